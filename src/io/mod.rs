@@ -1,0 +1,7 @@
+//! Results files (DESIGN §4): one HDF5 file per study, written under a
+//! temporary name and renamed when complete, so a crash never leaves a
+//! half-written result under the real name.
+
+pub mod results;
+
+pub use results::{write_weak_error, RunInfo};

@@ -1,0 +1,738 @@
+//! The job file (TOML) plus `--set key=value` overrides become one validated
+//! [`Job`], the only configuration the engine accepts. Defaults are settled
+//! here and nowhere else; every rejection names the key and what is valid.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::data::{self, Column, DataError, Draw, Samples};
+use crate::game::{Game, Lq, TanhWgan};
+use crate::linalg::Mat;
+
+/// A job that cannot run, with the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job file {path}: cannot be read: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("job file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("job file {path}: {key}: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+    #[error("--set {arg}: {message}")]
+    Override { arg: String, message: String },
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// SGA scheme (DESIGN §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Alternating: ω first with batch B, then θ at the new ω with an independent batch.
+    Alt,
+    /// Simultaneous: both players from one batch at the old point.
+    Sml,
+}
+
+impl Scheme {
+    /// The job-file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Alt => "alt",
+            Scheme::Sml => "sml",
+        }
+    }
+}
+
+/// The SDE drift paired with an SGA scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drift {
+    /// b0 + η b1, the ALT-SDE of Theorem 1.
+    SecondOrder,
+    /// b0, the SML-SDE of Theorem 2.
+    FirstOrder,
+    /// b0 − (η/2)(∇b0) b0, the modified SML-SDE of Remark 1 (eq. 10).
+    Modified,
+}
+
+impl Drift {
+    /// The job-file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Drift::SecondOrder => "second-order",
+            Drift::FirstOrder => "first-order",
+            Drift::Modified => "modified",
+        }
+    }
+}
+
+/// The diffusion used by the SDE (DESIGN §1 "The noise factor").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    /// σσᵀ = (η/B) blockdiag(Σ_θ, Σ_ω), the paper's.
+    Block,
+    /// σσᵀ = (η/B) Cov(−g_θ, g_ω) including the θ–ω cross covariance.
+    Full,
+}
+
+impl Noise {
+    /// The job-file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Noise::Block => "block",
+            Noise::Full => "full",
+        }
+    }
+}
+
+/// How SDE paths are integrated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Integrator {
+    /// Euler–Maruyama at m substeps per η, bias estimated against 2m.
+    Euler,
+    /// Richardson extrapolation 2E f_{h/2} − E f_h with coupled increments (weak order 2).
+    Richardson,
+    /// The exact Ornstein–Uhlenbeck transition (`lq` only).
+    Exact,
+}
+
+impl Integrator {
+    /// The job-file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Integrator::Euler => "euler",
+            Integrator::Richardson => "richardson",
+            Integrator::Exact => "exact",
+        }
+    }
+}
+
+/// A test function f(u).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestFunction {
+    /// u_k (0-based index into u = (θ, ω)).
+    Coord(usize),
+    /// |u|².
+    Norm2,
+    /// u_k · u_l.
+    Product(usize, usize),
+    /// The loss Φ(u).
+    Loss,
+}
+
+impl TestFunction {
+    /// f(u); `game` is needed for the loss.
+    #[inline]
+    pub fn eval(&self, u: &[f64], game: &dyn Game) -> f64 {
+        match *self {
+            TestFunction::Coord(k) => u[k],
+            TestFunction::Norm2 => u.iter().map(|a| a * a).sum(),
+            TestFunction::Product(k, l) => u[k] * u[l],
+            TestFunction::Loss => game.loss(u),
+        }
+    }
+}
+
+/// The game named by the job.
+#[derive(Clone, Debug)]
+pub enum ModelSpec {
+    Lq { a: Mat, c: Mat, d: Mat },
+    TanhWgan { ridge_theta: f64, ridge_omega: f64 },
+}
+
+/// What to do with a diverging chain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DivergencePolicy {
+    /// A chain diverges when |u| exceeds this bound or turns NaN/Inf.
+    pub bound: f64,
+    /// Stop the study at the first divergence (default) or count and skip.
+    pub stop: bool,
+}
+
+/// SDE settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SdeConfig {
+    pub integrator: Integrator,
+    /// Least substeps per η of the coarsest level.
+    pub substeps: usize,
+    /// Largest coarse step h; raises the substeps at large η (None: no cap).
+    pub max_step: Option<f64>,
+    pub noise: Noise,
+    pub alt_drift: Drift,
+    pub sml_drift: Drift,
+}
+
+impl SdeConfig {
+    /// m at learning rate η: max(substeps, ⌈η / max_step⌉), so the coarse
+    /// step η/m never exceeds max_step.
+    pub fn substeps_for(&self, eta: f64) -> usize {
+        match self.max_step {
+            Some(h) => self.substeps.max((eta / h * (1.0 - 1e-12)).ceil() as usize),
+            None => self.substeps,
+        }
+    }
+
+    /// The drift paired with a scheme.
+    pub fn drift_for(&self, s: Scheme) -> Drift {
+        match s {
+            Scheme::Alt => self.alt_drift,
+            Scheme::Sml => self.sml_drift,
+        }
+    }
+
+    /// The weak order the paper proves (or Remark 1 suggests) for this pairing.
+    pub fn paper_order(&self, s: Scheme) -> f64 {
+        match (s, self.drift_for(s), self.noise) {
+            (Scheme::Alt, Drift::SecondOrder, Noise::Block) => 2.0,
+            (Scheme::Sml, Drift::Modified, Noise::Full) => 2.0,
+            _ => 1.0,
+        }
+    }
+}
+
+/// A validated weak-error job.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The job text after overrides, stored in the results file.
+    pub text: String,
+    /// The job file's stem (names the default output folder).
+    pub name: String,
+    pub seed: u64,
+    pub model: ModelSpec,
+    pub latent: Samples,
+    pub real: Samples,
+    pub schemes: Vec<Scheme>,
+    pub batch: usize,
+    pub etas: Vec<f64>,
+    /// T/η for each η.
+    pub steps: Vec<usize>,
+    pub horizon: f64,
+    pub init: Vec<f64>,
+    pub sde: SdeConfig,
+    /// SGA chains per η and scheme.
+    pub paths: u64,
+    /// SDE paths per η and scheme.
+    pub sde_paths: u64,
+    /// Chains per block (part of a result's identity).
+    pub block: u64,
+    pub record_times: Vec<f64>,
+    pub functions: Vec<TestFunction>,
+    pub function_names: Vec<String>,
+    pub confidence: f64,
+    pub divergence: DivergencePolicy,
+    /// Values outside the theorems' range, worth a warning but not an error.
+    pub warnings: Vec<String>,
+}
+
+impl Job {
+    /// The game on the job's data.
+    pub fn game(&self) -> Box<dyn Game> {
+        match &self.model {
+            ModelSpec::Lq { a, c, d } => Box::new(Lq::new(a.clone(), c.clone(), d.clone(), self.latent.clone(), self.real.clone())),
+            ModelSpec::TanhWgan { ridge_theta, ridge_omega } => Box::new(TanhWgan::new(self.latent.clone(), self.real.clone(), *ridge_theta, *ridge_omega)),
+        }
+    }
+
+    /// The step index of record time r at η index e.
+    pub fn record_step(&self, e: usize, r: usize) -> usize {
+        (self.record_times[r] / self.etas[e]).round() as usize
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    seed: i64,
+    game: RawGame,
+    data: RawData,
+    sga: RawSga,
+    #[serde(default)]
+    sde: RawSde,
+    estimate: RawEstimate,
+    #[serde(default)]
+    divergence: RawDivergence,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGame {
+    model: String,
+    #[serde(rename = "A")]
+    a: Option<Vec<Vec<f64>>>,
+    #[serde(rename = "C")]
+    c: Option<Vec<Vec<f64>>>,
+    #[serde(rename = "D")]
+    d: Option<Vec<Vec<f64>>>,
+    ridge_theta: Option<f64>,
+    ridge_omega: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    latent: RawSource,
+    real: RawSource,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    file: Option<String>,
+    dataset: Option<String>,
+    columns: Option<Vec<Column>>,
+    standardize: Option<bool>,
+    draw: Option<String>,
+    count: Option<i64>,
+    dim: Option<i64>,
+    mean: Option<Vec<f64>>,
+    var: Option<Vec<f64>>,
+    low: Option<Vec<f64>>,
+    high: Option<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSga {
+    schemes: Vec<String>,
+    batch: i64,
+    eta: Vec<f64>,
+    horizon: f64,
+    init: Vec<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSde {
+    integrator: Option<String>,
+    substeps: Option<i64>,
+    max_step: Option<f64>,
+    noise: Option<String>,
+    alt_drift: Option<String>,
+    sml_drift: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEstimate {
+    paths: i64,
+    sde_paths: Option<i64>,
+    block: Option<i64>,
+    record_times: Option<Vec<f64>>,
+    functions: Vec<String>,
+    confidence: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDivergence {
+    bound: Option<f64>,
+    action: Option<String>,
+}
+
+/// Default chains per block.
+pub const DEFAULT_BLOCK: u64 = 1000;
+/// Default divergence bound on |u|.
+pub const DEFAULT_BOUND: f64 = 1e6;
+
+/// Reads, overrides and validates a job file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
+    let text = std::fs::read_to_string(path).map_err(|e| JobError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| JobError::Syntax { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
+    for arg in overrides {
+        apply_override(&mut table, arg)?;
+    }
+    let effective = if overrides.is_empty() { text.clone() } else { format!("{text}\n# --set overrides applied:\n# {}\n", overrides.join("\n# ")) };
+    // Without overrides, deserialise the text itself so errors carry line and column.
+    let parsed: Result<RawJob, toml::de::Error> = if overrides.is_empty() { toml::from_str(&text) } else { table.clone().try_into() };
+    let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: e.to_string().trim().replace('\n', " ") })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into());
+    validate(raw, path, base, name, effective)
+}
+
+/// Applies `a.b.c=value`; the value is read as TOML (number, array, string...)
+/// and falls back to a bare string.
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), JobError> {
+    let bad = |m: &str| JobError::Override { arg: arg.to_string(), message: m.to_string() };
+    let (key, value) = arg.split_once('=').ok_or_else(|| bad("expected key=value, e.g. --set estimate.paths=1000"))?;
+    let key = key.trim();
+    let value: toml::Value = match format!("v = {}", value.trim()).parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap(),
+        Err(_) => toml::Value::String(value.trim().to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(bad("empty key segment"));
+    }
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| bad(&format!("'{p}' is not a table")))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: &str, message: impl Into<String>) -> JobError {
+        JobError::Invalid { path: self.path.to_path_buf(), key: key.to_string(), message: message.into() }
+    }
+}
+
+fn matrix(ctx: &Ctx, key: &str, rows: &Option<Vec<Vec<f64>>>) -> Result<Mat, JobError> {
+    let rows = rows.as_ref().ok_or_else(|| ctx.err(key, "required for model \"lq\""))?;
+    if rows.is_empty() || rows.iter().any(|r| r.len() != rows[0].len() || r.is_empty()) {
+        return Err(ctx.err(key, "must be a non-empty matrix with rows of equal length"));
+    }
+    if rows.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(ctx.err(key, "entries must be finite"));
+    }
+    Ok(Mat::from_rows(rows))
+}
+
+fn positive_definite(ctx: &Ctx, key: &str, m: &Mat) -> Result<(), JobError> {
+    if m.rows != m.cols {
+        return Err(ctx.err(key, format!("must be square, got {}x{}", m.rows, m.cols)));
+    }
+    for i in 0..m.rows {
+        for j in 0..i {
+            if (m[(i, j)] - m[(j, i)]).abs() > 1e-12 * (1.0 + m[(i, j)].abs()) {
+                return Err(ctx.err(key, "must be symmetric"));
+            }
+        }
+    }
+    match crate::linalg::cholesky_psd(m) {
+        Ok(l) if (0..m.rows).all(|i| l[(i, i)] > 0.0) => Ok(()),
+        _ => Err(ctx.err(key, "must be positive definite")),
+    }
+}
+
+fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: u8) -> Result<Samples, JobError> {
+    if let Some(file) = &src.file {
+        for (k, present) in [("draw", src.draw.is_some()), ("count", src.count.is_some()), ("mean", src.mean.is_some()), ("var", src.var.is_some())] {
+            if present {
+                return Err(ctx.err(&format!("{key}.{k}"), "cannot be combined with 'file'"));
+            }
+        }
+        let p = base.join(file);
+        let is_h5 = matches!(p.extension().and_then(|e| e.to_str()), Some("h5" | "hdf5" | "he5"));
+        let mut s = if is_h5 {
+            let ds = src.dataset.as_deref().ok_or_else(|| ctx.err(&format!("{key}.dataset"), "required for an HDF5 file"))?;
+            data::read_hdf5(&p, ds, src.columns.as_deref())?
+        } else {
+            if src.dataset.is_some() {
+                return Err(ctx.err(&format!("{key}.dataset"), "only for HDF5 files (.h5, .hdf5)"));
+            }
+            data::read_csv(&p, src.columns.as_deref())?
+        };
+        if src.standardize.unwrap_or(false) {
+            s.standardize().map_err(|k| DataError::Constant { path: p.clone(), column: k.to_string() })?;
+        }
+        return Ok(s);
+    }
+    let kind = src.draw.as_deref().ok_or_else(|| ctx.err(key, "give either 'file' or 'draw' (\"normal\" or \"uniform\")"))?;
+    let count = src.count.ok_or_else(|| ctx.err(&format!("{key}.count"), "required with 'draw'"))?;
+    if count < 1 {
+        return Err(ctx.err(&format!("{key}.count"), format!("{count} is not a positive number of samples")));
+    }
+    let dim_of = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.len());
+    let dim = match (src.dim, dim_of(&src.mean).or(dim_of(&src.low))) {
+        (Some(d), _) if d < 1 => return Err(ctx.err(&format!("{key}.dim"), "must be at least 1")),
+        (Some(d), Some(l)) if d as usize != l => return Err(ctx.err(&format!("{key}.dim"), format!("is {d} but the mean/low vector has {l} entries"))),
+        (Some(d), _) => d as usize,
+        (None, Some(l)) => l,
+        (None, None) => return Err(ctx.err(&format!("{key}.dim"), "required when no mean (or low) vector is given")),
+    };
+    let vec_or = |k: &str, v: &Option<Vec<f64>>, dflt: f64| -> Result<Vec<f64>, JobError> {
+        match v {
+            None => Ok(vec![dflt; dim]),
+            Some(v) if v.len() != dim => Err(ctx.err(&format!("{key}.{k}"), format!("has {} entries, expected {dim}", v.len()))),
+            Some(v) if v.iter().any(|x| !x.is_finite()) => Err(ctx.err(&format!("{key}.{k}"), "entries must be finite")),
+            Some(v) => Ok(v.clone()),
+        }
+    };
+    let dist = match kind {
+        "normal" => {
+            let var = vec_or("var", &src.var, 1.0)?;
+            if var.iter().any(|v| *v < 0.0) {
+                return Err(ctx.err(&format!("{key}.var"), "variances must be ≥ 0"));
+            }
+            Draw::Normal { mean: vec_or("mean", &src.mean, 0.0)?, var }
+        }
+        "uniform" => {
+            let (low, high) = (vec_or("low", &src.low, -1.0)?, vec_or("high", &src.high, 1.0)?);
+            if low.iter().zip(&high).any(|(l, h)| l >= h) {
+                return Err(ctx.err(&format!("{key}.high"), "each high must exceed its low"));
+            }
+            Draw::Uniform { low, high }
+        }
+        other => return Err(ctx.err(&format!("{key}.draw"), format!("unknown distribution \"{other}\"; valid: \"normal\", \"uniform\""))),
+    };
+    Ok(data::draw(seed, which, count as usize, &dist))
+}
+
+fn parse_function(name: &str, dt: usize, dw: usize) -> Result<TestFunction, String> {
+    let coord = |s: &str| -> Result<usize, String> {
+        let s = s.trim();
+        let (prefix, num, limit, off) = if let Some(n) = s.strip_prefix("theta") {
+            ("theta", n, dt, 0)
+        } else if let Some(n) = s.strip_prefix("omega") {
+            ("omega", n, dw, dt)
+        } else if let Some(n) = s.strip_prefix('u') {
+            ("u", n, dt + dw, 0)
+        } else {
+            return Err(format!("'{s}' is not a coordinate (thetaK, omegaK or uK, 1-based)"));
+        };
+        let k: usize = num.parse().map_err(|_| format!("'{s}' is not a coordinate (thetaK, omegaK or uK, 1-based)"))?;
+        if k < 1 || k > limit {
+            return Err(format!("'{s}' does not exist: {prefix} has coordinates 1..={limit}"));
+        }
+        Ok(off + k - 1)
+    };
+    match name.trim() {
+        "norm2" => Ok(TestFunction::Norm2),
+        "loss" => Ok(TestFunction::Loss),
+        s if s.contains('*') => {
+            let (a, b) = s.split_once('*').unwrap();
+            Ok(TestFunction::Product(coord(a)?, coord(b)?))
+        }
+        s => coord(s).map(TestFunction::Coord),
+    }
+}
+
+fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -> Result<Job, JobError> {
+    let ctx = Ctx { path };
+    if raw.seed < 0 {
+        return Err(ctx.err("seed", "must be a non-negative integer"));
+    }
+    let seed = raw.seed as u64;
+    let mut warnings = Vec::new();
+
+    // Data first: the model's dimensions come from it.
+    let latent = source(&ctx, "data.latent", &raw.data.latent, base, seed, 0)?;
+    let real = source(&ctx, "data.real", &raw.data.real, base, seed, 1)?;
+
+    let g = &raw.game;
+    let model = match g.model.as_str() {
+        "lq" => {
+            if g.ridge_theta.is_some() || g.ridge_omega.is_some() {
+                return Err(ctx.err("game.ridge_theta", "ridge terms are not used by model \"lq\""));
+            }
+            let (a, c, d) = (matrix(&ctx, "game.A", &g.a)?, matrix(&ctx, "game.C", &g.c)?, matrix(&ctx, "game.D", &g.d)?);
+            positive_definite(&ctx, "game.A", &a)?;
+            positive_definite(&ctx, "game.D", &d)?;
+            if c.rows != a.rows || c.cols != d.rows {
+                return Err(ctx.err("game.C", format!("must be {}x{} (dim θ x dim ω), got {}x{}", a.rows, d.rows, c.rows, c.cols)));
+            }
+            if latent.dim != a.rows {
+                return Err(ctx.err("data.latent", format!("samples have dimension {}, but model \"lq\" needs dim θ = {} (rows of A)", latent.dim, a.rows)));
+            }
+            if real.dim != d.rows {
+                return Err(ctx.err("data.real", format!("samples have dimension {}, but model \"lq\" needs dim ω = {} (rows of D)", real.dim, d.rows)));
+            }
+            ModelSpec::Lq { a, c, d }
+        }
+        "tanh-wgan" => {
+            for (k, p) in [("game.A", g.a.is_some()), ("game.C", g.c.is_some()), ("game.D", g.d.is_some())] {
+                if p {
+                    return Err(ctx.err(k, "only used by model \"lq\""));
+                }
+            }
+            let (rt, ro) = (g.ridge_theta.unwrap_or(0.0), g.ridge_omega.unwrap_or(0.0));
+            if !(rt >= 0.0 && ro >= 0.0 && rt.is_finite() && ro.is_finite()) {
+                return Err(ctx.err("game.ridge_theta", "ridge weights must be finite and ≥ 0"));
+            }
+            ModelSpec::TanhWgan { ridge_theta: rt, ridge_omega: ro }
+        }
+        other => return Err(ctx.err("game.model", format!("unknown model \"{other}\"; valid: \"lq\", \"tanh-wgan\""))),
+    };
+    let (dt, dw) = match &model {
+        ModelSpec::Lq { a, d, .. } => (a.rows, d.rows),
+        ModelSpec::TanhWgan { .. } => (real.dim * latent.dim, real.dim),
+    };
+
+    let s = &raw.sga;
+    if s.schemes.is_empty() {
+        return Err(ctx.err("sga.schemes", "name at least one scheme: \"alt\", \"sml\""));
+    }
+    let mut schemes = Vec::new();
+    for sc in &s.schemes {
+        let v = match sc.as_str() {
+            "alt" => Scheme::Alt,
+            "sml" => Scheme::Sml,
+            o => return Err(ctx.err("sga.schemes", format!("unknown scheme \"{o}\"; valid: \"alt\", \"sml\""))),
+        };
+        if schemes.contains(&v) {
+            return Err(ctx.err("sga.schemes", format!("\"{sc}\" is listed twice")));
+        }
+        schemes.push(v);
+    }
+    if s.batch < 1 {
+        return Err(ctx.err("sga.batch", format!("B = {} is not allowed; the minibatch size must be at least 1", s.batch)));
+    }
+    let batch = s.batch as usize;
+    let horizon = s.horizon;
+    if !(horizon.is_finite() && horizon > 0.0) {
+        return Err(ctx.err("sga.horizon", format!("T = {horizon} must be a positive number")));
+    }
+    if s.eta.is_empty() {
+        return Err(ctx.err("sga.eta", "give at least one learning rate"));
+    }
+    let mut steps = Vec::new();
+    for &eta in &s.eta {
+        if !(eta.is_finite() && eta > 0.0) {
+            return Err(ctx.err("sga.eta", format!("η = {eta} is not allowed; every η must be > 0")));
+        }
+        if eta > horizon {
+            return Err(ctx.err("sga.eta", format!("η = {eta} exceeds the horizon T = {horizon}; need 0 < η ≤ T")));
+        }
+        let n = (horizon / eta).round();
+        if (n * eta - horizon).abs() > 1e-9 * horizon {
+            return Err(ctx.err("sga.eta", format!("T/η = {horizon}/{eta} = {} is not an integer; the number of steps T/η must be whole", horizon / eta)));
+        }
+        if eta >= horizon.min(1.0) {
+            warnings.push(format!("η = {eta} ≥ min(1, T): outside the range of the paper's theorems"));
+        }
+        steps.push(n as usize);
+    }
+    for (i, a) in s.eta.iter().enumerate() {
+        if s.eta[..i].contains(a) {
+            return Err(ctx.err("sga.eta", format!("η = {a} is listed twice")));
+        }
+    }
+    if s.init.len() != dt + dw {
+        return Err(ctx.err("sga.init", format!("has {} entries, but u = (θ, ω) has dim θ + dim ω = {} + {} = {}", s.init.len(), dt, dw, dt + dw)));
+    }
+    if s.init.iter().any(|v| !v.is_finite()) {
+        return Err(ctx.err("sga.init", "entries must be finite"));
+    }
+
+    let sd = &raw.sde;
+    let integrator = match sd.integrator.as_deref().unwrap_or("richardson") {
+        "richardson" => Integrator::Richardson,
+        "euler" => Integrator::Euler,
+        "exact" => Integrator::Exact,
+        o => return Err(ctx.err("sde.integrator", format!("unknown integrator \"{o}\"; valid: \"richardson\", \"euler\", \"exact\" (lq only)"))),
+    };
+    if integrator == Integrator::Exact && !matches!(model, ModelSpec::Lq { .. }) {
+        return Err(ctx.err("sde.integrator", "\"exact\" needs the linear game \"lq\"; use \"richardson\" or \"euler\""));
+    }
+    let substeps = sd.substeps.unwrap_or(1);
+    if !(1..=1_000_000).contains(&substeps) {
+        return Err(ctx.err("sde.substeps", format!("{substeps} is not allowed; need an integer in 1..=1000000")));
+    }
+    if let Some(h) = sd.max_step {
+        if !(h.is_finite() && h > 0.0) {
+            return Err(ctx.err("sde.max_step", format!("{h} must be a positive step length")));
+        }
+        if s.eta.iter().any(|&eta| (eta / h) > 1e6) {
+            return Err(ctx.err("sde.max_step", format!("{h} would need more than 10^6 substeps per η")));
+        }
+    }
+    let noise = match sd.noise.as_deref().unwrap_or("block") {
+        "block" => Noise::Block,
+        "full" => Noise::Full,
+        o => return Err(ctx.err("sde.noise", format!("unknown noise \"{o}\"; valid: \"block\", \"full\""))),
+    };
+    let drift = |key: &str, v: &Option<String>, dflt: Drift| -> Result<Drift, JobError> {
+        match v.as_deref() {
+            None => Ok(dflt),
+            Some("second-order") => Ok(Drift::SecondOrder),
+            Some("first-order") => Ok(Drift::FirstOrder),
+            Some("modified") => Ok(Drift::Modified),
+            Some(o) => Err(ctx.err(key, format!("unknown drift \"{o}\"; valid: \"second-order\" (b0 + η b1), \"first-order\" (b0), \"modified\" (b0 − η/2 ∇b0 b0)"))),
+        }
+    };
+    let sde = SdeConfig {
+        integrator,
+        substeps: substeps as usize,
+        max_step: sd.max_step,
+        noise,
+        alt_drift: drift("sde.alt_drift", &sd.alt_drift, Drift::SecondOrder)?,
+        sml_drift: drift("sde.sml_drift", &sd.sml_drift, Drift::FirstOrder)?,
+    };
+
+    let e = &raw.estimate;
+    if e.paths < 1 {
+        return Err(ctx.err("estimate.paths", format!("{} paths is not allowed; need at least 1 (2 for a standard error)", e.paths)));
+    }
+    let sde_paths = e.sde_paths.unwrap_or(e.paths);
+    if sde_paths < 1 {
+        return Err(ctx.err("estimate.sde_paths", format!("{sde_paths} paths is not allowed; need at least 1")));
+    }
+    let block = e.block.unwrap_or(DEFAULT_BLOCK as i64);
+    if block < 1 {
+        return Err(ctx.err("estimate.block", format!("{block} is not a positive block size")));
+    }
+    if (e.paths.max(sde_paths) as u64).div_ceil(block as u64) > crate::rng::MAX_CHAIN / block as u64 {
+        return Err(ctx.err("estimate.paths", "too many paths for the stream layout (2^40 chains)"));
+    }
+    let mut record_times = e.record_times.clone().unwrap_or_else(|| vec![horizon]);
+    record_times.sort_by(f64::total_cmp);
+    record_times.dedup();
+    if record_times.is_empty() {
+        return Err(ctx.err("estimate.record_times", "give at least one time, or leave it out for the final time T"));
+    }
+    for &t in &record_times {
+        if !(t > 0.0 && t <= horizon * (1.0 + 1e-12)) {
+            return Err(ctx.err("estimate.record_times", format!("t = {t} is outside (0, T = {horizon}]")));
+        }
+        for &eta in &s.eta {
+            let n = (t / eta).round();
+            if (n * eta - t).abs() > 1e-9 * t.max(eta) {
+                return Err(ctx.err("estimate.record_times", format!("t = {t} is not a whole number of steps at η = {eta}")));
+            }
+        }
+    }
+    if e.functions.is_empty() {
+        return Err(ctx.err("estimate.functions", "name at least one test function (e.g. \"theta1\", \"norm2\", \"theta1*omega1\", \"loss\")"));
+    }
+    let functions = e
+        .functions
+        .iter()
+        .map(|f| parse_function(f, dt, dw).map_err(|m| ctx.err("estimate.functions", m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let confidence = e.confidence.unwrap_or(0.95);
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(ctx.err("estimate.confidence", format!("{confidence} must lie strictly between 0 and 1")));
+    }
+
+    let bound = raw.divergence.bound.unwrap_or(DEFAULT_BOUND);
+    if !(bound > 0.0) {
+        return Err(ctx.err("divergence.bound", "must be a positive number"));
+    }
+    let stop = match raw.divergence.action.as_deref().unwrap_or("stop") {
+        "stop" => true,
+        "count" => false,
+        o => return Err(ctx.err("divergence.action", format!("unknown action \"{o}\"; valid: \"stop\", \"count\""))),
+    };
+
+    Ok(Job {
+        text,
+        name,
+        seed,
+        model,
+        latent,
+        real,
+        schemes,
+        batch,
+        etas: s.eta.clone(),
+        steps,
+        horizon,
+        init: s.init.clone(),
+        sde,
+        paths: e.paths as u64,
+        sde_paths: sde_paths as u64,
+        block: block as u64,
+        record_times,
+        function_names: e.functions.iter().map(|f| f.trim().to_string()).collect(),
+        functions,
+        confidence,
+        divergence: DivergencePolicy { bound, stop },
+        warnings,
+    })
+}

@@ -1,0 +1,97 @@
+//! `gansde`: parse → resolve config → run → render. Only this file turns
+//! errors into messages and exit codes.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use gansde::io::{write_weak_error, RunInfo};
+use gansde::job::{self, JobError};
+use gansde::report::{weak_error_table, Progress};
+use gansde::study::{self, StudyError};
+
+/// Exit code: done.
+const EXIT_OK: u8 = 0;
+/// Exit code: failed (I/O or internal).
+const EXIT_FAILED: u8 = 1;
+/// Exit code: bad input.
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: a chain diverged and the study stopped.
+const EXIT_DIVERGED: u8 = 3;
+
+/// A user-facing error that maps to the bad-input exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = if e.downcast_ref::<JobError>().is_some() || e.downcast_ref::<BadInput>().is_some() {
+                EXIT_BAD_INPUT
+            } else if e.downcast_ref::<StudyError>().is_some() {
+                EXIT_DIVERGED
+            } else {
+                EXIT_FAILED
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Threads this process may use: SLURM_CPUS_PER_TASK when set, else the
+/// CPUs in our affinity mask / cgroup quota.
+fn default_threads() -> usize {
+    let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse::<usize>().ok()) {
+        Some(n) if n > 0 => n.min(avail.max(n)),
+        _ => avail,
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::WeakError(args) => {
+            let job = job::load(&args.job, &args.set)?;
+            let threads = match args.threads {
+                Some(0) => return Err(BadInput("--threads: 0 is not allowed; give at least 1".into()).into()),
+                Some(n) => n,
+                None => default_threads(),
+            };
+            let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&job.name));
+            let path = out_dir.join("weak_error.h5");
+            if path.exists() && !args.force {
+                return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
+            }
+            std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
+            let progress = Progress::new(args.quiet);
+            let result = study::weak_error(&job, threads, &progress);
+            progress.finish();
+            let result = result?;
+            write_weak_error(&path, &job, &result, &RunInfo { ranks: 1, threads }).with_context(|| format!("cannot write {}", path.display()))?;
+            print!("{}", weak_error_table(&job, &result));
+            println!(
+                "\n{} chain-steps in {:.1} s on {} thread(s); results: {}",
+                result.chain_steps,
+                result.elapsed.as_secs_f64(),
+                threads,
+                path.display()
+            );
+            Ok(())
+        }
+    }
+}

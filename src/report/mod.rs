@@ -1,0 +1,113 @@
+//! The report layer: tables of weak errors and orders, and progress. Only the
+//! CLI uses this; the engine hands it values.
+
+mod progress;
+pub use progress::Progress;
+
+use std::fmt::Write;
+
+use crate::job::Job;
+use crate::study::WeakErrorResult;
+
+fn sci(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.is_nan() {
+        "—".into()
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// The weak-error tables (one per scheme, record time and test function) and
+/// the observed orders beside the paper's.
+pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
+    let mut out = String::new();
+    let pct = job.confidence * 100.0;
+    for s in &res.schemes {
+        for (r, &t) in job.record_times.iter().enumerate() {
+            for (fi, fname) in job.function_names.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "\n== {} vs SDE ({} drift, {} noise, {}) | f = {} | t = {}",
+                    s.scheme.name(),
+                    s.drift.name(),
+                    s.noise.name(),
+                    job.sde.integrator.name(),
+                    fname,
+                    t
+                );
+                let _ = writeln!(
+                    out,
+                    "{:>9} {:>4} {:>12} {:>12} {:>11} {:>10} {:>10} {:>10}  resolved",
+                    "η",
+                    "m",
+                    "E f SGA",
+                    "E f SDE",
+                    "e",
+                    "SE",
+                    format!("±CI{pct:.0}%"),
+                    "bias est"
+                );
+                for (e, &eta) in job.etas.iter().enumerate() {
+                    let c = &s.cells[e][r][fi];
+                    let flag = if c.resolved {
+                        "yes"
+                    } else if c.weak_error.abs() < crate::study::RESOLVED_Z * c.std_error {
+                        "no (|e| < 4 SE)"
+                    } else {
+                        "no (bias > 0.1|e|)"
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{:>9} {:>4} {:>12.6} {:>12.6} {:>11} {:>10} {:>10} {:>10}  {}",
+                        eta,
+                        job.sde.substeps_for(eta),
+                        c.sga.mean,
+                        c.sde.mean,
+                        sci(c.weak_error),
+                        sci(c.std_error),
+                        sci(res.z * c.std_error),
+                        sci(c.bias_estimate),
+                        flag
+                    );
+                }
+                let resolved = (0..job.etas.len()).filter(|&e| s.cells[e][r][fi].resolved).count();
+                match s.orders[r][fi] {
+                    Some(o) => {
+                        let _ = writeln!(
+                            out,
+                            "observed order {:.2} ± {:.2} ({pct:.0}% interval, {} resolved points{}) | paper: {}",
+                            o.order,
+                            o.half_width,
+                            o.points,
+                            if o.inflation > 1.0 { format!(", inflated ×{:.2} for scatter", o.inflation) } else { String::new() },
+                            s.paper_order
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "observed order: not estimated ({resolved} of {} η resolved; need 2) | paper: {}", job.etas.len(), s.paper_order);
+                    }
+                }
+                for (e, &(a, b)) in s.diverged.iter().enumerate() {
+                    if a + b > 0 && r == 0 && fi == 0 {
+                        let _ = writeln!(out, "note: η = {}: {a} SGA chains and {b} SDE paths diverged and were skipped", job.etas[e]);
+                    }
+                }
+            }
+        }
+    }
+    let unresolved_bias: usize = res
+        .schemes
+        .iter()
+        .flat_map(|s| s.cells.iter().flatten().flatten())
+        .filter(|c| c.bias_estimate > crate::study::RESOLVED_BIAS * c.weak_error.abs())
+        .count();
+    if unresolved_bias > 0 {
+        let _ = writeln!(
+            out,
+            "\nwarning: {unresolved_bias} weak error(s) have an SDE bias estimate above 0.1 |e|; raise sde.substeps or lower sde.max_step to resolve them"
+        );
+    }
+    out
+}

@@ -1,0 +1,484 @@
+//! SDE approximations of SGA (DESIGN §1 "SDEs"): the drifts b0, b0 + η b1 and
+//! b0 − (η/2)(∇b0) b0, the noise factor with independent θ and ω blocks, and
+//! the integrators (Euler–Maruyama on coupled levels, Richardson, exact OU).
+
+use rand::Rng;
+
+use crate::game::{Game, Scratch};
+use crate::job::{Drift, Integrator, Noise};
+use crate::linalg::{cholesky_psd, Mat, OuTransition};
+use crate::rng::normal;
+use crate::sga::{in_bounds, Divergence};
+
+/// Per-thread buffers for drift and noise evaluation, allocated once.
+pub struct SdeWork {
+    g: Vec<f64>,
+    dg: Vec<f64>,
+    b0: Vec<f64>,
+    v: Vec<f64>,
+    tmp: Vec<f64>,
+    mean_l: Vec<f64>,
+    mean_r: Vec<f64>,
+    acc: Vec<f64>,
+    pub drift: Vec<f64>,
+    pub noise: Vec<f64>,
+    pub scratch: Scratch,
+    /// Level states (coarsest first).
+    pub levels: Vec<Vec<f64>>,
+    /// Brownian increments of one coarse substep at the finest level.
+    dw: Vec<f64>,
+}
+
+impl SdeWork {
+    /// Buffers for `game` with `ncols` noise columns and `nlevels` coupled levels.
+    pub fn new(game: &dyn Game, ncols: usize, nlevels: usize) -> Self {
+        let d = game.dim();
+        let z = || vec![0.0; d];
+        SdeWork {
+            g: z(),
+            dg: z(),
+            b0: z(),
+            v: z(),
+            tmp: z(),
+            mean_l: z(),
+            mean_r: z(),
+            acc: z(),
+            drift: z(),
+            noise: z(),
+            scratch: game.scratch(),
+            levels: vec![z(); nlevels],
+            dw: vec![0.0; ncols << (nlevels - 1)],
+        }
+    }
+}
+
+/// The drift b(u) of the chosen SDE at learning rate η into `w.drift`.
+/// b0 = (−g_θ, g_ω); (∇b0) b0 = Db0[b0]; (∇_ω g_θ) g_ω = Dg_θ[(0, g_ω)];
+/// b1 = −½ (∇b0) b0 − ((∇_ω g_θ) g_ω ; 0)  (Theorem 1).
+pub fn drift(game: &dyn Game, kind: Drift, eta: f64, u: &[f64], w: &mut SdeWork) {
+    let dt = game.dim_theta();
+    let d = u.len();
+    match kind {
+        Drift::FirstOrder => {
+            game.full_grad(u, &mut w.g, &mut w.scratch);
+            for k in 0..d {
+                w.drift[k] = if k < dt { -w.g[k] } else { w.g[k] };
+            }
+        }
+        Drift::SecondOrder | Drift::Modified => {
+            game.full_grad(u, &mut w.g, &mut w.scratch);
+            for k in 0..d {
+                w.b0[k] = if k < dt { -w.g[k] } else { w.g[k] };
+            }
+            // (∇b0) b0
+            game.grad_jvp(u, &w.b0, &mut w.tmp, &mut w.dg, &mut w.scratch);
+            let half = if kind == Drift::SecondOrder { -0.5 * eta } else { -0.5 * eta };
+            for k in 0..d {
+                let db0 = if k < dt { -w.dg[k] } else { w.dg[k] };
+                w.drift[k] = w.b0[k] + half * db0;
+            }
+            if kind == Drift::SecondOrder {
+                // (∇_ω g_θ) g_ω: derivative of g_θ along (0, g_ω).
+                for k in 0..d {
+                    w.v[k] = if k < dt { 0.0 } else { w.g[k] };
+                }
+                game.grad_jvp(u, &w.v, &mut w.tmp, &mut w.dg, &mut w.scratch);
+                for k in 0..dt {
+                    w.drift[k] -= eta * w.dg[k];
+                }
+            }
+        }
+    }
+}
+
+/// The diffusion factor F(u) with σσᵀ = (η/B) F Fᵀ, applied to increments.
+#[derive(Clone, Debug)]
+pub enum NoiseFactor {
+    /// Block noise from per-sample gradients: N columns for θ (latent part of
+    /// g_θ), then M (real part of g_ω) and N (latent part of g_ω) for ω, all
+    /// independent, so F Fᵀ = blockdiag(Σ_θ, Σ_ω) with no cross term.
+    Block,
+    /// Full noise: N latent columns (−(ℓ_θ,i − ℓ̄_θ), ℓ_ω,i − ℓ̄_ω) and M real
+    /// columns (0, r_j − r̄), so F Fᵀ = Cov(−g_θ^{IJ}, g_ω^{IJ}).
+    Full,
+    /// A d × d Cholesky factor of the constant F Fᵀ (games with constant noise).
+    Constant(Mat),
+}
+
+impl NoiseFactor {
+    /// The factor for `game` and noise kind, precomputed at u0 if the game's noise is constant.
+    pub fn new(game: &dyn Game, noise: Noise, u0: &[f64]) -> Self {
+        let general = match noise {
+            Noise::Block => NoiseFactor::Block,
+            Noise::Full => NoiseFactor::Full,
+        };
+        if game.constant_noise() {
+            let cov = general.covariance(game, u0);
+            NoiseFactor::Constant(cholesky_psd(&cov).expect("a covariance matrix is positive semi-definite"))
+        } else {
+            general
+        }
+    }
+
+    /// The number of noise columns (Brownian components).
+    pub fn ncols(&self, game: &dyn Game) -> usize {
+        match self {
+            NoiseFactor::Block => 2 * game.n_latent() + game.n_real(),
+            NoiseFactor::Full => game.n_latent() + game.n_real(),
+            NoiseFactor::Constant(l) => l.cols,
+        }
+    }
+
+    /// Writes F(u)·dw into `w.noise`.
+    pub fn apply(&self, game: &dyn Game, u: &[f64], dw: &[f64], w: &mut SdeWork) {
+        let d = u.len();
+        let dt = game.dim_theta();
+        let out = &mut w.noise;
+        if let NoiseFactor::Constant(l) = self {
+            for r in 0..d {
+                let mut s = 0.0;
+                for c in 0..=r {
+                    s += l[(r, c)] * dw[c];
+                }
+                out[r] = s;
+            }
+            return;
+        }
+        let (n, m) = (game.n_latent(), game.n_real());
+        let (sn, sm) = ((n as f64).sqrt().recip(), (m as f64).sqrt().recip());
+        out.iter_mut().for_each(|x| *x = 0.0);
+        w.mean_l.iter_mut().for_each(|x| *x = 0.0);
+        w.mean_r.iter_mut().for_each(|x| *x = 0.0);
+        let full = matches!(self, NoiseFactor::Full);
+        // Σ_i a_i (ℓ_i − ℓ̄) = Σ_i a_i ℓ_i − (Σ_i a_i) ℓ̄, one pass over the samples.
+        let (mut sum_t, mut sum_w) = (0.0, 0.0);
+        for i in 0..n {
+            w.acc.iter_mut().for_each(|x| *x = 0.0);
+            game.add_latent_grad(u, i, 1.0, &mut w.acc, &mut w.scratch);
+            let (at, aw) = if full { (-dw[i], dw[i]) } else { (dw[i], dw[n + m + i]) };
+            sum_t += at;
+            sum_w += aw;
+            for k in 0..d {
+                w.mean_l[k] += w.acc[k];
+                out[k] += if k < dt { at * w.acc[k] } else { aw * w.acc[k] };
+            }
+        }
+        for k in 0..d {
+            out[k] -= (if k < dt { sum_t } else { sum_w }) * w.mean_l[k] / n as f64;
+            out[k] *= sn;
+        }
+        let mut sum_r = 0.0;
+        for j in 0..m {
+            w.acc.iter_mut().for_each(|x| *x = 0.0);
+            game.add_real_grad(u, j, 1.0, &mut w.acc, &mut w.scratch);
+            let a = dw[n + j];
+            sum_r += a;
+            for k in dt..d {
+                w.mean_r[k] += w.acc[k];
+                w.tmp[k] = 0.0;
+            }
+            for k in dt..d {
+                out[k] += sm * a * w.acc[k];
+            }
+        }
+        for k in dt..d {
+            out[k] -= sm * sum_r * w.mean_r[k] / m as f64;
+        }
+    }
+
+    /// F(u) F(u)ᵀ, column by column (for tests and for the constant factor).
+    pub fn covariance(&self, game: &dyn Game, u: &[f64]) -> Mat {
+        let d = game.dim();
+        let nc = self.ncols(game);
+        let mut w = SdeWork::new(game, nc, 1);
+        let mut f = Mat::zeros(d, nc);
+        let mut e = vec![0.0; nc];
+        for c in 0..nc {
+            e.iter_mut().for_each(|x| *x = 0.0);
+            e[c] = 1.0;
+            self.apply(game, u, &e, &mut w);
+            for r in 0..d {
+                f[(r, c)] = w.noise[r];
+            }
+        }
+        f.mul(&f.t())
+    }
+}
+
+/// Everything fixed for one (scheme, η) SDE ensemble.
+#[derive(Clone, Debug)]
+pub struct SdeSetup {
+    pub drift: Drift,
+    pub eta: f64,
+    /// σ scale √(η/B).
+    pub sigma: f64,
+    pub substeps: usize,
+    pub integrator: Integrator,
+    pub noise: NoiseFactor,
+    /// Exact OU transition over one η with the Cholesky factor of its covariance.
+    pub exact: Option<(OuTransition, Mat)>,
+}
+
+impl SdeSetup {
+    /// Precomputes the noise factor (and the exact transition for `exact`).
+    pub fn new(game: &dyn Game, drift_kind: Drift, noise: Noise, integrator: Integrator, eta: f64, batch: usize, substeps: usize, u0: &[f64]) -> Self {
+        let factor = NoiseFactor::new(game, noise, u0);
+        let sigma = (eta / batch as f64).sqrt();
+        let exact = (integrator == Integrator::Exact).then(|| {
+            // The drift is affine for `lq`: read K and k off evaluations at 0 and unit vectors.
+            let d = game.dim();
+            let mut w = SdeWork::new(game, 1, 1);
+            let zero = vec![0.0; d];
+            drift(game, drift_kind, eta, &zero, &mut w);
+            let k0 = w.drift.clone();
+            let mut km = Mat::zeros(d, d);
+            for c in 0..d {
+                let mut e = zero.clone();
+                e[c] = 1.0;
+                drift(game, drift_kind, eta, &e, &mut w);
+                for r in 0..d {
+                    km[(r, c)] = w.drift[r] - k0[r];
+                }
+            }
+            let s = factor.covariance(game, u0).scale(sigma * sigma);
+            let tr = OuTransition::new(&km, &k0, &s, eta);
+            let l = cholesky_psd(&tr.q).expect("OU covariance is positive semi-definite");
+            (tr, l)
+        });
+        SdeSetup { drift: drift_kind, eta, sigma, substeps, integrator, noise: factor, exact }
+    }
+
+    /// Coupled levels simulated: 3 (m, 2m, 4m substeps) for Richardson with
+    /// its bias estimate, 2 (m, 2m) for Euler–Maruyama, 1 for exact.
+    pub fn levels(&self) -> usize {
+        match self.integrator {
+            Integrator::Richardson => 3,
+            Integrator::Euler => 2,
+            Integrator::Exact => 1,
+        }
+    }
+
+    /// Evaluations of the drift per η for one path (a cost measure for planning).
+    pub fn cost_per_step(&self) -> usize {
+        match self.integrator {
+            Integrator::Richardson => 7 * self.substeps,
+            Integrator::Euler => 3 * self.substeps,
+            Integrator::Exact => 1,
+        }
+    }
+
+    /// Runs one path to `steps` η-steps, calling `record(r, level, u)` for every
+    /// level after step `record_steps[r]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_path<R: Rng>(
+        &self,
+        game: &dyn Game,
+        init: &[f64],
+        steps: usize,
+        record_steps: &[usize],
+        bound: f64,
+        rng: &mut R,
+        w: &mut SdeWork,
+        mut record: impl FnMut(usize, usize, &[f64]),
+    ) -> Result<(), Divergence> {
+        let nl = self.levels();
+        for l in 0..nl {
+            w.levels[l].copy_from_slice(init);
+        }
+        let ncols = self.noise.ncols(game);
+        let mut next = 0;
+        for n in 1..=steps {
+            if let Some((tr, l)) = &self.exact {
+                let u = &mut w.levels[0];
+                let d = u.len();
+                for k in 0..d {
+                    w.v[k] = normal(rng);
+                }
+                for r in 0..d {
+                    let mut s = tr.psi[r];
+                    for c in 0..d {
+                        s += tr.phi[(r, c)] * u[c] + l[(r, c)] * w.v[c];
+                    }
+                    w.tmp[r] = s;
+                }
+                u.copy_from_slice(&w.tmp);
+            } else {
+                self.advance_one_eta(game, ncols, nl, rng, w);
+            }
+            for l in 0..nl {
+                if !in_bounds(&w.levels[l], bound) {
+                    return Err(Divergence { step: n });
+                }
+            }
+            while next < record_steps.len() && record_steps[next] == n {
+                for l in 0..nl {
+                    record(next, l, &w.levels[l]);
+                }
+                next += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances all levels by one η: m coarse substeps, each made of 2^(nl−1)
+    /// finest substeps whose Brownian increments are summed pairwise for the
+    /// coarser levels (coupled increments).
+    fn advance_one_eta<R: Rng>(&self, game: &dyn Game, ncols: usize, nl: usize, rng: &mut R, w: &mut SdeWork) {
+        let fine = 1usize << (nl - 1);
+        let h_fine = self.eta / (self.substeps * fine) as f64;
+        let sq = h_fine.sqrt();
+        for _ in 0..self.substeps {
+            for x in w.dw[..fine * ncols].iter_mut() {
+                *x = sq * normal(rng);
+            }
+            let mut count = fine;
+            for level in (0..nl).rev() {
+                let h = self.eta / (self.substeps << level) as f64;
+                for s in 0..count {
+                    self.em_step(game, level, h, s * ncols, ncols, w);
+                }
+                if level > 0 {
+                    // Pairwise sums: increments of the next coarser level.
+                    for s in 0..count / 2 {
+                        for c in 0..ncols {
+                            w.dw[s * ncols + c] = w.dw[2 * s * ncols + c] + w.dw[(2 * s + 1) * ncols + c];
+                        }
+                    }
+                    count /= 2;
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn em_step(&self, game: &dyn Game, level: usize, h: f64, off: usize, ncols: usize, w: &mut SdeWork) {
+        let mut u = std::mem::take(&mut w.levels[level]);
+        drift(game, self.drift, self.eta, &u, w);
+        let dw = std::mem::take(&mut w.dw);
+        self.noise.apply(game, &u, &dw[off..off + ncols], w);
+        w.dw = dw;
+        for k in 0..u.len() {
+            u[k] += h * w.drift[k] + self.sigma * w.noise[k];
+        }
+        w.levels[level] = u;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::Game;
+
+    #[test]
+    fn lq_second_order_drift_equals_closed_form() {
+        let game = crate::game::lq::tests::example();
+        let d = game.dim();
+        let eta = 0.1;
+        let u = [0.3, -0.2, 0.8, 0.1];
+        let mut w = SdeWork::new(&game, 4, 1);
+        drift(&game, Drift::SecondOrder, eta, &u, &mut w);
+        // Closed form: b0 = S (J u + c), S = diag(−1, −1, 1, 1); ∇b0 = S J;
+        // b1 = −½ S J b0 − (C g_ω; 0).
+        let j = game.grad_jacobian();
+        let mut g = vec![0.0; d];
+        let mut s = game.scratch();
+        game.full_grad(&u, &mut g, &mut s);
+        let sign = |k: usize| if k < 2 { -1.0 } else { 1.0 };
+        let b0: Vec<f64> = (0..d).map(|k| sign(k) * g[k]).collect();
+        let jb0 = j.mul_vec(&b0);
+        let gw = [0.0, 0.0, g[2], g[3]];
+        let cg = j.mul_vec(&gw);
+        for k in 0..d {
+            let b1 = -0.5 * sign(k) * jb0[k] - if k < 2 { cg[k] } else { 0.0 };
+            let want = b0[k] + eta * b1;
+            assert!((w.drift[k] - want).abs() < 1e-14, "k {k}: {} vs {want}", w.drift[k]);
+        }
+    }
+
+    /// Population covariance of the per-sample parts, computed directly.
+    fn direct_covariances(game: &dyn Game, u: &[f64]) -> (Mat, Mat, Mat) {
+        let d = game.dim();
+        let dt = game.dim_theta();
+        let (n, m) = (game.n_latent(), game.n_real());
+        let mut s = game.scratch();
+        let lat: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                let mut g = vec![0.0; d];
+                game.add_latent_grad(u, i, 1.0, &mut g, &mut s);
+                g
+            })
+            .collect();
+        let real: Vec<Vec<f64>> = (0..m)
+            .map(|j| {
+                let mut g = vec![0.0; d];
+                game.add_real_grad(u, j, 1.0, &mut g, &mut s);
+                g
+            })
+            .collect();
+        let cov = |xs: &Vec<Vec<f64>>| {
+            let k = xs.len() as f64;
+            let mean: Vec<f64> = (0..d).map(|a| xs.iter().map(|x| x[a]).sum::<f64>() / k).collect();
+            let mut c = Mat::zeros(d, d);
+            for x in xs {
+                for a in 0..d {
+                    for b in 0..d {
+                        c[(a, b)] += (x[a] - mean[a]) * (x[b] - mean[b]) / k;
+                    }
+                }
+            }
+            c
+        };
+        let (cl, cr) = (cov(&lat), cov(&real));
+        // Per-pair gradient covariance Cov(g^{IJ}) = Cov_I(latent) + Cov_J(real).
+        let total = cl.add_scaled(1.0, &cr);
+        let mut block = Mat::zeros(d, d);
+        let mut cross = Mat::zeros(dt, d - dt);
+        for a in 0..d {
+            for b in 0..d {
+                if (a < dt) == (b < dt) {
+                    block[(a, b)] = total[(a, b)];
+                } else if a < dt {
+                    cross[(a, b - dt)] = total[(a, b)];
+                }
+            }
+        }
+        let mut full = total.clone();
+        for a in 0..d {
+            for b in 0..d {
+                if (a < dt) != (b < dt) {
+                    full[(a, b)] = -total[(a, b)];
+                }
+            }
+        }
+        (block, cross, full)
+    }
+
+    #[test]
+    fn tanh_wgan_block_factor_reproduces_blockdiag_covariance() {
+        let game = crate::game::tanh_wgan::tests::example(0.05);
+        let u = [0.4, -0.7, 1.1, 0.2, -0.5, 0.9, 0.8, -0.3, 0.6];
+        let (block, cross, full) = direct_covariances(&game, &u);
+        let cross_norm = cross.data.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        assert!(cross_norm > 1e-3, "the test needs a non-zero θ–ω cross covariance, got {cross_norm}");
+        let scale = block.data.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let ff = NoiseFactor::Block.covariance(&game, &u);
+        let err = ff.data.iter().zip(&block.data).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+        assert!(err <= 1e-12 * scale, "block: FFᵀ deviates by {err:e}");
+        let ff = NoiseFactor::Full.covariance(&game, &u);
+        let err = ff.data.iter().zip(&full.data).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+        assert!(err <= 1e-12 * scale, "full: FFᵀ deviates by {err:e}");
+    }
+
+    #[test]
+    fn lq_constant_factor_matches_block_covariance() {
+        let game = crate::game::lq::tests::example();
+        let u = [0.3, -0.2, 0.8, 0.1];
+        let f = NoiseFactor::new(&game, Noise::Block, &u);
+        assert!(matches!(f, NoiseFactor::Constant(_)));
+        let a = f.covariance(&game, &[1.0, 2.0, 3.0, 4.0]);
+        let b = NoiseFactor::Block.covariance(&game, &u);
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() < 1e-14);
+        }
+    }
+}
