@@ -23,10 +23,8 @@ pub struct SdeWork {
     pub drift: Vec<f64>,
     pub noise: Vec<f64>,
     pub scratch: Scratch,
-    /// Level states (coarsest first).
-    pub levels: Vec<Vec<f64>>,
-    /// Brownian increments of one coarse substep at the finest level.
-    dw: Vec<f64>,
+    /// The coupled level states.
+    pub levels: Levels,
 }
 
 impl SdeWork {
@@ -46,8 +44,7 @@ impl SdeWork {
             drift: z(),
             noise: z(),
             scratch: game.scratch(),
-            levels: vec![z(); nlevels],
-            dw: vec![0.0; ncols << (nlevels - 1)],
+            levels: Levels::new(d, ncols, nlevels),
         }
     }
 }
@@ -72,10 +69,9 @@ pub fn drift(game: &dyn Game, kind: Drift, eta: f64, u: &[f64], w: &mut SdeWork)
             }
             // (∇b0) b0
             game.grad_jvp(u, &w.b0, &mut w.tmp, &mut w.dg, &mut w.scratch);
-            let half = if kind == Drift::SecondOrder { -0.5 * eta } else { -0.5 * eta };
             for k in 0..d {
                 let db0 = if k < dt { -w.dg[k] } else { w.dg[k] };
-                w.drift[k] = w.b0[k] + half * db0;
+                w.drift[k] = w.b0[k] - 0.5 * eta * db0;
             }
             if kind == Drift::SecondOrder {
                 // (∇_ω g_θ) g_ω: derivative of g_θ along (0, g_ω).
@@ -175,9 +171,6 @@ impl NoiseFactor {
             sum_r += a;
             for k in dt..d {
                 w.mean_r[k] += w.acc[k];
-                w.tmp[k] = 0.0;
-            }
-            for k in dt..d {
                 out[k] += sm * a * w.acc[k];
             }
         }
@@ -282,14 +275,14 @@ impl SdeSetup {
         mut record: impl FnMut(usize, usize, &[f64]),
     ) -> Result<(), Divergence> {
         let nl = self.levels();
-        for l in 0..nl {
-            w.levels[l].copy_from_slice(init);
-        }
-        let ncols = self.noise.ncols(game);
+        let mut levels = std::mem::take(&mut w.levels);
+        levels.reset(init, nl);
+        let sys = GameSde { game, setup: self };
         let mut next = 0;
-        for n in 1..=steps {
+        let mut outcome = Ok(());
+        'steps: for n in 1..=steps {
             if let Some((tr, l)) = &self.exact {
-                let u = &mut w.levels[0];
+                let u = &mut levels.states[0];
                 let d = u.len();
                 for k in 0..d {
                     w.v[k] = normal(rng);
@@ -303,64 +296,114 @@ impl SdeSetup {
                 }
                 u.copy_from_slice(&w.tmp);
             } else {
-                self.advance_one_eta(game, ncols, nl, rng, w);
+                levels.advance(&sys, self.eta, self.substeps, rng, w);
             }
             for l in 0..nl {
-                if !in_bounds(&w.levels[l], bound) {
-                    return Err(Divergence { step: n });
+                if !in_bounds(&levels.states[l], bound) {
+                    outcome = Err(Divergence { step: n });
+                    break 'steps;
                 }
             }
             while next < record_steps.len() && record_steps[next] == n {
                 for l in 0..nl {
-                    record(next, l, &w.levels[l]);
+                    record(next, l, &levels.states[l]);
                 }
                 next += 1;
             }
         }
-        Ok(())
+        w.levels = levels;
+        outcome
+    }
+}
+
+/// An Itô SDE dX = a(X) dt + B(X) dW with `ncols` Brownian components, as the
+/// coupled-level integrator sees it: one Euler–Maruyama step.
+pub trait SdeSystem {
+    /// Per-thread buffers.
+    type Work;
+    /// The number of Brownian components.
+    fn ncols(&self) -> usize;
+    /// x ← x + h a(x) + B(x) dw, with a and B evaluated at the old x.
+    fn em_step(&self, x: &mut [f64], h: f64, dw: &[f64], work: &mut Self::Work);
+}
+
+/// The SDE of a game: drift from the setup, diffusion √(η/B) F(u).
+struct GameSde<'a> {
+    game: &'a dyn Game,
+    setup: &'a SdeSetup,
+}
+
+impl SdeSystem for GameSde<'_> {
+    type Work = SdeWork;
+    fn ncols(&self) -> usize {
+        self.setup.noise.ncols(self.game)
+    }
+    #[inline]
+    fn em_step(&self, u: &mut [f64], h: f64, dw: &[f64], w: &mut SdeWork) {
+        drift(self.game, self.setup.drift, self.setup.eta, u, w);
+        self.setup.noise.apply(self.game, u, dw, w);
+        let sigma = self.setup.sigma;
+        for k in 0..u.len() {
+            u[k] += h * w.drift[k] + sigma * w.noise[k];
+        }
+    }
+}
+
+/// States of one path at several coupled step sizes: level l uses substep
+/// τ/(m·2^l); the finest level draws the Brownian increments and each coarser
+/// level uses sums of pairs of the next finer level's increments, so all
+/// levels follow one Brownian path (the coupling that makes Richardson
+/// extrapolation and the bias estimate R_m − R_2m low-variance).
+#[derive(Clone, Debug, Default)]
+pub struct Levels {
+    /// Level states, coarsest first.
+    pub states: Vec<Vec<f64>>,
+    dw: Vec<f64>,
+    nlevels: usize,
+}
+
+impl Levels {
+    /// Room for up to `nlevels` levels of a `dim`-dimensional SDE with `ncols` Brownian components.
+    pub fn new(dim: usize, ncols: usize, nlevels: usize) -> Self {
+        Levels { states: vec![vec![0.0; dim]; nlevels], dw: vec![0.0; ncols << (nlevels - 1)], nlevels }
     }
 
-    /// Advances all levels by one η: m coarse substeps, each made of 2^(nl−1)
-    /// finest substeps whose Brownian increments are summed pairwise for the
-    /// coarser levels (coupled increments).
-    fn advance_one_eta<R: Rng>(&self, game: &dyn Game, ncols: usize, nl: usize, rng: &mut R, w: &mut SdeWork) {
+    /// Sets the first `nlevels` levels to x0.
+    pub fn reset(&mut self, x0: &[f64], nlevels: usize) {
+        assert!(nlevels <= self.states.len());
+        self.nlevels = nlevels;
+        for s in &mut self.states[..nlevels] {
+            s.copy_from_slice(x0);
+        }
+    }
+
+    /// Advances every level by time τ in m coarse substeps; each coarse
+    /// substep is 2^(L−1) finest substeps.
+    pub fn advance<S: SdeSystem, R: Rng>(&mut self, sys: &S, tau: f64, m: usize, rng: &mut R, work: &mut S::Work) {
+        let nl = self.nlevels;
+        let ncols = sys.ncols();
         let fine = 1usize << (nl - 1);
-        let h_fine = self.eta / (self.substeps * fine) as f64;
-        let sq = h_fine.sqrt();
-        for _ in 0..self.substeps {
-            for x in w.dw[..fine * ncols].iter_mut() {
+        let sq = (tau / (m * fine) as f64).sqrt();
+        for _ in 0..m {
+            for x in self.dw[..fine * ncols].iter_mut() {
                 *x = sq * normal(rng);
             }
             let mut count = fine;
             for level in (0..nl).rev() {
-                let h = self.eta / (self.substeps << level) as f64;
+                let h = tau / (m << level) as f64;
                 for s in 0..count {
-                    self.em_step(game, level, h, s * ncols, ncols, w);
+                    sys.em_step(&mut self.states[level], h, &self.dw[s * ncols..(s + 1) * ncols], work);
                 }
                 if level > 0 {
-                    // Pairwise sums: increments of the next coarser level.
                     for s in 0..count / 2 {
                         for c in 0..ncols {
-                            w.dw[s * ncols + c] = w.dw[2 * s * ncols + c] + w.dw[(2 * s + 1) * ncols + c];
+                            self.dw[s * ncols + c] = self.dw[2 * s * ncols + c] + self.dw[(2 * s + 1) * ncols + c];
                         }
                     }
                     count /= 2;
                 }
             }
         }
-    }
-
-    #[inline]
-    fn em_step(&self, game: &dyn Game, level: usize, h: f64, off: usize, ncols: usize, w: &mut SdeWork) {
-        let mut u = std::mem::take(&mut w.levels[level]);
-        drift(game, self.drift, self.eta, &u, w);
-        let dw = std::mem::take(&mut w.dw);
-        self.noise.apply(game, &u, &dw[off..off + ncols], w);
-        w.dw = dw;
-        for k in 0..u.len() {
-            u[k] += h * w.drift[k] + self.sigma * w.noise[k];
-        }
-        w.levels[level] = u;
     }
 }
 
