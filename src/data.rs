@@ -13,9 +13,9 @@ pub enum DataError {
     Unreadable { path: PathBuf, reason: String },
     #[error("data file {path}: line {line}: expected {expected} fields (as in the header), found {found}")]
     Ragged { path: PathBuf, line: usize, expected: usize, found: usize },
-    #[error("data file {path}: line {line}, column '{column}': '{value}' is not a number")]
+    #[error("data file {path}: line {line}, column '{column}': '{value}' is not a number; every selected cell must be a finite number")]
     NotANumber { path: PathBuf, line: usize, column: String, value: String },
-    #[error("data file {path}: line {line}, column '{column}': value {value} is not finite")]
+    #[error("data file {path}: line {line}, column '{column}': value {value} is not finite; every selected cell must be a finite number (no NaN or inf)")]
     NotFinite { path: PathBuf, line: usize, column: String, value: String },
     #[error("data file {path}: no column {column} (the header has: {available})")]
     NoColumn { path: PathBuf, column: String, available: String },

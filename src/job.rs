@@ -337,17 +337,71 @@ pub const DEFAULT_BOUND: f64 = 1e6;
 /// Reads, overrides and validates a job file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     let text = std::fs::read_to_string(path).map_err(|e| JobError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
-    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| JobError::Syntax { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
     for arg in overrides {
         apply_override(&mut table, arg)?;
     }
     let effective = if overrides.is_empty() { text.clone() } else { format!("{text}\n# --set overrides applied:\n# {}\n", overrides.join("\n# ")) };
     // Without overrides, deserialise the text itself so errors carry line and column.
     let parsed: Result<RawJob, toml::de::Error> = if overrides.is_empty() { toml::from_str(&text) } else { table.clone().try_into() };
-    let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: e.to_string().trim().replace('\n', " ") })?;
+    let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into());
     validate(raw, path, base, name, effective)
+}
+
+/// One line for a TOML or deserialisation error: "line L, column C (key
+/// table.key): message" (or "(in [table])", or "([table])" on a header line)
+/// when the error has a position in `text`, else the message with the key
+/// path toml appends. Serde's wording is put in the job file's terms (keys,
+/// integers, numbers).
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // `[name]` or `[[name]]`, not a continuation line of an array.
+            let header = |l: &str| {
+                let l = l.split('#').next().unwrap_or("").trim();
+                let name = l.strip_prefix('[')?.strip_suffix(']')?.trim_matches(|c| c == '[' || c == ']').trim();
+                let bare = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ');
+                (name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && name.chars().all(bare)).then(|| name.to_string())
+            };
+            let this_line = text.lines().nth(line - 1).unwrap_or("");
+            // The table the error is in, and the key on the error's line when
+            // it is a plain `key = value` line.
+            let table = text.lines().take(line - 1).filter_map(header).last();
+            let key = this_line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            });
+            let message = e.message().trim();
+            if let Some(t) = header(this_line) {
+                // A table's own header: an unknown table, or a key missing from it.
+                format!("line {line}, column {column} ([{t}]): {message}")
+            } else if message.starts_with("missing field") {
+                // Missing from the top level (toml points at the document's start).
+                format!("top level: {message}")
+            } else {
+                let place = match (table, key) {
+                    (Some(t), Some(k)) => format!(" (key {t}.{k})"),
+                    (None, Some(k)) => format!(" (key {k})"),
+                    (Some(t), None) => format!(" (in [{t}])"),
+                    (None, None) => String::new(),
+                };
+                format!("line {line}, column {column}{place}: {message}")
+            }
+        }
+        None => e.to_string(),
+    };
+    let message = message.trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    message
+        .replace("unknown field", "unknown key")
+        .replace("missing field", "missing key")
+        .replace(", expected one of", "; valid keys here:")
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
 }
 
 /// Applies `a.b.c=value`; the value is read as TOML (number, array, string...)
@@ -413,12 +467,17 @@ fn positive_definite(ctx: &Ctx, key: &str, m: &Mat) -> Result<(), JobError> {
 
 fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: u8) -> Result<Samples, JobError> {
     if let Some(file) = &src.file {
-        for (k, present) in [("draw", src.draw.is_some()), ("count", src.count.is_some()), ("mean", src.mean.is_some()), ("var", src.var.is_some())] {
+        let drawn = [("draw", src.draw.is_some()), ("count", src.count.is_some()), ("dim", src.dim.is_some()), ("mean", src.mean.is_some())];
+        let drawn = drawn.into_iter().chain([("var", src.var.is_some()), ("low", src.low.is_some()), ("high", src.high.is_some())]);
+        for (k, present) in drawn {
             if present {
                 return Err(ctx.err(&format!("{key}.{k}"), "cannot be combined with 'file'"));
             }
         }
         let p = base.join(file);
+        if !p.exists() {
+            return Err(ctx.err(&format!("{key}.file"), format!("data file {} does not exist (a relative path is taken from the job file's folder)", p.display())));
+        }
         let is_h5 = matches!(p.extension().and_then(|e| e.to_str()), Some("h5" | "hdf5" | "he5"));
         let mut s = if is_h5 {
             let ds = src.dataset.as_deref().ok_or_else(|| ctx.err(&format!("{key}.dataset"), "required for an HDF5 file"))?;
@@ -433,6 +492,11 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
             s.standardize().map_err(|k| DataError::Constant { path: p.clone(), column: k.to_string() })?;
         }
         return Ok(s);
+    }
+    for (k, present) in [("columns", src.columns.is_some()), ("standardize", src.standardize.is_some()), ("dataset", src.dataset.is_some())] {
+        if present {
+            return Err(ctx.err(&format!("{key}.{k}"), "only applies to samples read from a 'file'"));
+        }
     }
     let kind = src.draw.as_deref().ok_or_else(|| ctx.err(key, "give either 'file' or 'draw' (\"normal\" or \"uniform\")"))?;
     let count = src.count.ok_or_else(|| ctx.err(&format!("{key}.count"), "required with 'draw'"))?;
@@ -592,7 +656,16 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         }
         let n = (horizon / eta).round();
         if (n * eta - horizon).abs() > 1e-9 * horizon {
-            return Err(ctx.err("sga.eta", format!("T/η = {horizon}/{eta} = {} is not an integer; the number of steps T/η must be whole", horizon / eta)));
+            let (lo, hi) = ((horizon / eta).floor().max(1.0), (horizon / eta).ceil());
+            return Err(ctx.err(
+                "sga.eta",
+                format!(
+                    "η = {eta} does not divide T = {horizon} (T/η = {}); the number of steps must be whole: use η = T/n, e.g. η = {} (n = {hi}) or {} (n = {lo})",
+                    horizon / eta,
+                    horizon / hi,
+                    horizon / lo
+                ),
+            ));
         }
         if eta >= horizon.min(1.0) {
             warnings.push(format!("η = {eta} ≥ min(1, T): outside the range of the paper's theorems"));

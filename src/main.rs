@@ -32,9 +32,15 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
-            let _ = e.print();
-            return ExitCode::from(code);
+            // Help and version (stdout), and the help shown when no subcommand
+            // is given (stderr, exit 2), stay as clap renders them; a bad flag
+            // or argument is one line.
+            if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK });
+            }
+            eprintln!("{}", one_line_clap_error(&e));
+            return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
     match run(cli) {
@@ -51,6 +57,33 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// clap's message without the usage block, on one line, e.g. "error: invalid
+/// value 'abc' for '--threads <THREADS>': ...; see 'gansde weak-error --help'".
+fn one_line_clap_error(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut parts = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line);
+        }
+    }
+    let mut msg = String::new();
+    for p in parts {
+        if !msg.is_empty() {
+            msg.push_str(if msg.ends_with(':') { " " } else { "; " });
+        }
+        msg.push_str(p);
+    }
+    if !msg.starts_with("error: ") {
+        msg = format!("error: {msg}");
+    }
+    let cmd = if std::env::args_os().nth(1).is_some_and(|a| a == "weak-error") { "gansde weak-error" } else { "gansde" };
+    format!("{msg}; see '{cmd} --help'")
 }
 
 /// Threads this process may use: SLURM_CPUS_PER_TASK when set, else the
