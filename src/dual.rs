@@ -46,19 +46,28 @@ impl Scalar for f64 {
     }
 }
 
-/// A dual number v + ε·d with ε² = 0: `d` carries the derivative along one direction.
+/// A dual number v + ε₁·d + ε₂·d2 with ε_i ε_j = 0: `d` and `d2` carry the
+/// derivatives along two directions at once (b1 needs two JVPs at the same
+/// point, so one pass serves both).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Dual {
     /// The value.
     pub v: f64,
-    /// The directional derivative.
+    /// The derivative along the first direction.
     pub d: f64,
+    /// The derivative along the second direction.
+    pub d2: f64,
 }
 
 impl Dual {
-    /// A value with the given tangent.
+    /// A value with one tangent.
     pub fn new(v: f64, d: f64) -> Self {
-        Dual { v, d }
+        Dual { v, d, d2: 0.0 }
+    }
+
+    /// A value with two tangents.
+    pub fn new2(v: f64, d: f64, d2: f64) -> Self {
+        Dual { v, d, d2 }
     }
 }
 
@@ -66,7 +75,7 @@ impl Add for Dual {
     type Output = Dual;
     #[inline]
     fn add(self, o: Dual) -> Dual {
-        Dual::new(self.v + o.v, self.d + o.d)
+        Dual::new2(self.v + o.v, self.d + o.d, self.d2 + o.d2)
     }
 }
 
@@ -75,6 +84,7 @@ impl AddAssign for Dual {
     fn add_assign(&mut self, o: Dual) {
         self.v += o.v;
         self.d += o.d;
+        self.d2 += o.d2;
     }
 }
 
@@ -82,7 +92,7 @@ impl Sub for Dual {
     type Output = Dual;
     #[inline]
     fn sub(self, o: Dual) -> Dual {
-        Dual::new(self.v - o.v, self.d - o.d)
+        Dual::new2(self.v - o.v, self.d - o.d, self.d2 - o.d2)
     }
 }
 
@@ -90,7 +100,7 @@ impl Mul for Dual {
     type Output = Dual;
     #[inline]
     fn mul(self, o: Dual) -> Dual {
-        Dual::new(self.v * o.v, self.v * o.d + self.d * o.v)
+        Dual::new2(self.v * o.v, self.v * o.d + self.d * o.v, self.v * o.d2 + self.d2 * o.v)
     }
 }
 
@@ -98,7 +108,7 @@ impl Neg for Dual {
     type Output = Dual;
     #[inline]
     fn neg(self) -> Dual {
-        Dual::new(-self.v, -self.d)
+        Dual::new2(-self.v, -self.d, -self.d2)
     }
 }
 
@@ -113,12 +123,13 @@ impl Scalar for Dual {
     }
     #[inline]
     fn scale(self, s: f64) -> Self {
-        Dual::new(self.v * s, self.d * s)
+        Dual::new2(self.v * s, self.d * s, self.d2 * s)
     }
     #[inline]
     fn tanh(self) -> Self {
         let t = self.v.tanh();
-        Dual::new(t, (1.0 - t * t) * self.d)
+        let dt = 1.0 - t * t;
+        Dual::new2(t, dt * self.d, dt * self.d2)
     }
 }
 
@@ -133,5 +144,8 @@ mod tests {
         let f = x.tanh() * x;
         let t = 0.4f64.tanh();
         assert!((f.d - ((1.0 - t * t) * 0.4 + t)).abs() < 1e-15);
+        let y = Dual::new2(0.4, 1.0, -2.0);
+        let g = y.tanh() * y;
+        assert!((g.d2 + 2.0 * g.d).abs() < 1e-15);
     }
 }

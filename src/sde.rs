@@ -14,6 +14,7 @@ use crate::sga::{in_bounds, Divergence};
 pub struct SdeWork {
     g: Vec<f64>,
     dg: Vec<f64>,
+    dg2: Vec<f64>,
     b0: Vec<f64>,
     v: Vec<f64>,
     tmp: Vec<f64>,
@@ -35,6 +36,7 @@ impl SdeWork {
         SdeWork {
             g: z(),
             dg: z(),
+            dg2: z(),
             b0: z(),
             v: z(),
             tmp: z(),
@@ -50,37 +52,40 @@ impl SdeWork {
 }
 
 /// The drift b(u) of the chosen SDE at learning rate η into `w.drift`.
-/// b0 = (−g_θ, g_ω); (∇b0) b0 = Db0[b0]; (∇_ω g_θ) g_ω = Dg_θ[(0, g_ω)];
-/// b1 = −½ (∇b0) b0 − ((∇_ω g_θ) g_ω ; 0)  (Theorem 1).
 pub fn drift(game: &dyn Game, kind: Drift, eta: f64, u: &[f64], w: &mut SdeWork) {
+    game.full_grad(u, &mut w.g, &mut w.scratch);
+    drift_from_grad(game, kind, eta, u, w);
+}
+
+/// The drift from the full gradient already in `w.g`:
+/// b0 = (−g_θ, g_ω); (∇b0) b0 = Db0[b0]; (∇_ω g_θ) g_ω = Dg_θ[(0, g_ω)];
+/// b1 = −½ (∇b0) b0 − ((∇_ω g_θ) g_ω ; 0)  (Theorem 1). The two JVPs share one
+/// forward-mode pass.
+pub fn drift_from_grad(game: &dyn Game, kind: Drift, eta: f64, u: &[f64], w: &mut SdeWork) {
     let dt = game.dim_theta();
     let d = u.len();
+    for k in 0..d {
+        w.b0[k] = if k < dt { -w.g[k] } else { w.g[k] };
+    }
     match kind {
-        Drift::FirstOrder => {
-            game.full_grad(u, &mut w.g, &mut w.scratch);
-            for k in 0..d {
-                w.drift[k] = if k < dt { -w.g[k] } else { w.g[k] };
-            }
-        }
-        Drift::SecondOrder | Drift::Modified => {
-            game.full_grad(u, &mut w.g, &mut w.scratch);
-            for k in 0..d {
-                w.b0[k] = if k < dt { -w.g[k] } else { w.g[k] };
-            }
-            // (∇b0) b0
+        Drift::FirstOrder => w.drift.copy_from_slice(&w.b0),
+        Drift::Modified => {
             game.grad_jvp(u, &w.b0, &mut w.tmp, &mut w.dg, &mut w.scratch);
             for k in 0..d {
                 let db0 = if k < dt { -w.dg[k] } else { w.dg[k] };
                 w.drift[k] = w.b0[k] - 0.5 * eta * db0;
             }
-            if kind == Drift::SecondOrder {
-                // (∇_ω g_θ) g_ω: derivative of g_θ along (0, g_ω).
-                for k in 0..d {
-                    w.v[k] = if k < dt { 0.0 } else { w.g[k] };
-                }
-                game.grad_jvp(u, &w.v, &mut w.tmp, &mut w.dg, &mut w.scratch);
-                for k in 0..dt {
-                    w.drift[k] -= eta * w.dg[k];
+        }
+        Drift::SecondOrder => {
+            for k in 0..d {
+                w.v[k] = if k < dt { 0.0 } else { w.g[k] };
+            }
+            game.grad_jvp2(u, &w.b0, &w.v, &mut w.tmp, &mut w.dg, &mut w.dg2, &mut w.scratch);
+            for k in 0..d {
+                let db0 = if k < dt { -w.dg[k] } else { w.dg[k] };
+                w.drift[k] = w.b0[k] - 0.5 * eta * db0;
+                if k < dt {
+                    w.drift[k] -= eta * w.dg2[k];
                 }
             }
         }
@@ -125,12 +130,15 @@ impl NoiseFactor {
         }
     }
 
-    /// Writes F(u)·dw into `w.noise`.
+    /// Writes F(u)·dw into `w.noise` and the full gradient g(u) into `w.g`
+    /// (the per-sample factors visit every sample gradient anyway, so the
+    /// drift's gradient comes for free).
     pub fn apply(&self, game: &dyn Game, u: &[f64], dw: &[f64], w: &mut SdeWork) {
         let d = u.len();
         let dt = game.dim_theta();
-        let out = &mut w.noise;
         if let NoiseFactor::Constant(l) = self {
+            game.full_grad(u, &mut w.g, &mut w.scratch);
+            let out = &mut w.noise;
             for r in 0..d {
                 let mut s = 0.0;
                 for c in 0..=r {
@@ -140,6 +148,7 @@ impl NoiseFactor {
             }
             return;
         }
+        let out = &mut w.noise;
         let (n, m) = (game.n_latent(), game.n_real());
         let (sn, sm) = ((n as f64).sqrt().recip(), (m as f64).sqrt().recip());
         out.iter_mut().for_each(|x| *x = 0.0);
@@ -176,6 +185,9 @@ impl NoiseFactor {
         }
         for k in dt..d {
             out[k] -= sm * sum_r * w.mean_r[k] / m as f64;
+        }
+        for k in 0..d {
+            w.g[k] = w.mean_l[k] / n as f64 + if k < dt { 0.0 } else { w.mean_r[k] / m as f64 };
         }
     }
 
@@ -340,8 +352,8 @@ impl SdeSystem for GameSde<'_> {
     }
     #[inline]
     fn em_step(&self, u: &mut [f64], h: f64, dw: &[f64], w: &mut SdeWork) {
-        drift(self.game, self.setup.drift, self.setup.eta, u, w);
         self.setup.noise.apply(self.game, u, dw, w);
+        drift_from_grad(self.game, self.setup.drift, self.setup.eta, u, w);
         let sigma = self.setup.sigma;
         for k in 0..u.len() {
             u[k] += h * w.drift[k] + sigma * w.noise[k];
@@ -507,6 +519,15 @@ mod tests {
         let ff = NoiseFactor::Block.covariance(&game, &u);
         let err = ff.data.iter().zip(&block.data).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
         assert!(err <= 1e-12 * scale, "block: FFᵀ deviates by {err:e}");
+        // The noise pass also yields the full gradient.
+        let mut w = SdeWork::new(&game, NoiseFactor::Block.ncols(&game), 1);
+        let dw = vec![0.3; NoiseFactor::Block.ncols(&game)];
+        NoiseFactor::Block.apply(&game, &u, &dw, &mut w);
+        let mut g = vec![0.0; 9];
+        game.full_grad(&u, &mut g, &mut game.scratch());
+        for k in 0..9 {
+            assert!((w.g[k] - g[k]).abs() < 1e-14, "gradient from the noise pass");
+        }
         let ff = NoiseFactor::Full.covariance(&game, &u);
         let err = ff.data.iter().zip(&full.data).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
         assert!(err <= 1e-12 * scale, "full: FFᵀ deviates by {err:e}");

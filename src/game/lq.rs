@@ -97,9 +97,10 @@ impl Game for Lq {
         }
     }
 
-    fn grad_jvp(&self, u: &[f64], v: &[f64], g: &mut [f64], dg: &mut [f64], s: &mut Scratch) {
+    fn grad_jvp2(&self, u: &[f64], v1: &[f64], v2: &[f64], g: &mut [f64], dg1: &mut [f64], dg2: &mut [f64], s: &mut Scratch) {
         self.full_grad(u, g, s);
-        self.lin(v, dg);
+        self.lin(v1, dg1);
+        self.lin(v2, dg2);
     }
 
     fn full_grad(&self, u: &[f64], g: &mut [f64], _s: &mut Scratch) {

@@ -22,12 +22,14 @@ pub struct Scratch {
     pub ud: Vec<Dual>,
     /// The gradient with its derivative.
     pub gd: Vec<Dual>,
+    /// A spare plain buffer of length dim.
+    pub spare: Vec<f64>,
 }
 
 impl Scratch {
     /// A scratch for a game of parameter dimension `dim` needing `work` extra slots.
     pub fn new(dim: usize, work: usize) -> Self {
-        Scratch { f: vec![0.0; work], d: vec![Dual::default(); work], ud: vec![Dual::default(); dim], gd: vec![Dual::default(); dim] }
+        Scratch { f: vec![0.0; work], d: vec![Dual::default(); work], ud: vec![Dual::default(); dim], gd: vec![Dual::default(); dim], spare: vec![0.0; dim] }
     }
 }
 
@@ -52,15 +54,23 @@ pub trait Game: Send + Sync {
     fn add_latent_grad(&self, u: &[f64], i: usize, w: f64, g: &mut [f64], s: &mut Scratch);
     /// Adds w·∇_ω a(ω; x_j) to the ω part of g.
     fn add_real_grad(&self, u: &[f64], j: usize, w: f64, g: &mut [f64], s: &mut Scratch);
-    /// The full gradient g(u) = (∇_θ Φ, ∇_ω Φ) and its derivative Dg(u)[v]
-    /// along v, exact (forward mode).
-    fn grad_jvp(&self, u: &[f64], v: &[f64], g: &mut [f64], dg: &mut [f64], s: &mut Scratch);
+    /// The full gradient g(u) = (∇_θ Φ, ∇_ω Φ) and its derivatives Dg(u)[v1]
+    /// and Dg(u)[v2] along two directions, exact (forward mode), in one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn grad_jvp2(&self, u: &[f64], v1: &[f64], v2: &[f64], g: &mut [f64], dg1: &mut [f64], dg2: &mut [f64], s: &mut Scratch);
     /// Φ(u).
     fn loss(&self, u: &[f64]) -> f64;
     /// Whether the per-sample gradient covariance does not depend on u
     /// (then a d × d Cholesky factor computed once is the cheapest noise).
     fn constant_noise(&self) -> bool {
         false
+    }
+
+    /// The full gradient g(u) and its derivative Dg(u)[v] along one direction.
+    fn grad_jvp(&self, u: &[f64], v: &[f64], g: &mut [f64], dg: &mut [f64], s: &mut Scratch) {
+        let mut spare = std::mem::take(&mut s.spare);
+        self.grad_jvp2(u, v, v, g, dg, &mut spare, s);
+        s.spare = spare;
     }
 
     /// dim θ + dim ω.
@@ -87,10 +97,10 @@ pub fn grad_by_samples<G: Game + ?Sized>(game: &G, u: &[f64], g: &mut [f64], s: 
     }
 }
 
-/// Helper for `grad_jvp` implementations: loads u + ε v into the dual scratch.
-pub(crate) fn load_dual(u: &[f64], v: &[f64], s: &mut Scratch) {
-    for ((d, &a), &b) in s.ud.iter_mut().zip(u).zip(v) {
-        *d = Dual::new(a, b);
+/// Helper for `grad_jvp2` implementations: loads u + ε₁ v1 + ε₂ v2 into the dual scratch.
+pub(crate) fn load_dual(u: &[f64], v1: &[f64], v2: &[f64], s: &mut Scratch) {
+    for (k, d) in s.ud.iter_mut().enumerate() {
+        *d = Dual::new2(u[k], v1[k], v2[k]);
     }
     s.gd.iter_mut().for_each(|d| *d = Dual::default());
 }
@@ -118,7 +128,14 @@ pub(crate) mod testing {
         game.full_grad(&up, &mut gp, &mut s);
         game.full_grad(&um, &mut gm, &mut s);
         let scale = dg.iter().fold(0.0f64, |a, b| a.max(b.abs()));
-        (0..d).map(|k| ((gp[k] - gm[k]) / (2.0 * h) - dg[k]).abs() / scale).fold(0.0, f64::max)
+        let err1 = (0..d).map(|k| ((gp[k] - gm[k]) / (2.0 * h) - dg[k]).abs() / scale).fold(0.0, f64::max);
+        // The two-direction pass: (v, reversed v) must give the same as two single passes.
+        let w: Vec<f64> = v.iter().rev().copied().collect();
+        let (mut g2, mut d1, mut d2, mut dw) = (vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+        game.grad_jvp2(u, v, &w, &mut g2, &mut d1, &mut d2, &mut s);
+        game.grad_jvp(u, &w, &mut g2, &mut dw, &mut s);
+        let err2 = (0..d).map(|k| (d1[k] - dg[k]).abs().max((d2[k] - dw[k]).abs()) / scale).fold(0.0, f64::max);
+        err1.max(err2)
     }
 
     /// Max relative deviation of the loss gradient (central differences of Φ) from g.

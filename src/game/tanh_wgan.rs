@@ -107,8 +107,8 @@ impl Game for TanhWgan {
         self.real(u, j, w, g);
     }
 
-    fn grad_jvp(&self, u: &[f64], v: &[f64], g: &mut [f64], dg: &mut [f64], s: &mut Scratch) {
-        load_dual(u, v, s);
+    fn grad_jvp2(&self, u: &[f64], v1: &[f64], v2: &[f64], g: &mut [f64], dg1: &mut [f64], dg2: &mut [f64], s: &mut Scratch) {
+        load_dual(u, v1, v2, s);
         let (n, m) = (self.z.n, self.x.n);
         let Scratch { d, ud, gd, .. } = s;
         for i in 0..n {
@@ -119,7 +119,8 @@ impl Game for TanhWgan {
         }
         for k in 0..g.len() {
             g[k] = gd[k].v;
-            dg[k] = gd[k].d;
+            dg1[k] = gd[k].d;
+            dg2[k] = gd[k].d2;
         }
     }
 
