@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
+use gansde::cluster::{self, Comm};
 use gansde::io::{write_weak_error, RunInfo};
 use gansde::job::{self, JobError};
 use gansde::report::{weak_error_table, Progress};
@@ -28,33 +29,83 @@ const EXIT_DIVERGED: u8 = 3;
 #[error("{0}")]
 struct BadInput(String);
 
+/// An error that some rank reported, with the exit code all ranks share;
+/// `message` is None on the ranks that stay silent.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", message.as_deref().unwrap_or(""))]
+struct Agreed {
+    code: u8,
+    message: Option<String>,
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(a) = e.downcast_ref::<Agreed>() {
+        a.code
+    } else if e.downcast_ref::<JobError>().is_some() || e.downcast_ref::<BadInput>().is_some() {
+        EXIT_BAD_INPUT
+    } else if e.downcast_ref::<StudyError>().is_some() {
+        EXIT_DIVERGED
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Makes every rank leave together: if any rank failed, rank 0 reports the
+/// failure of the lowest failing rank once and all ranks exit with its code.
+fn agree<T>(comm: &dyn Comm, local: anyhow::Result<T>) -> anyhow::Result<T> {
+    if comm.size() == 1 || comm.max(local.is_err() as u64) == 0 {
+        return local;
+    }
+    let mine = match &local {
+        Err(e) => {
+            let mut b = vec![exit_code(e)];
+            b.extend_from_slice(format!("{e:#}").as_bytes());
+            b
+        }
+        Ok(_) => Vec::new(),
+    };
+    let first = comm.gather(&mine).map(|all| all.into_iter().find(|m| !m.is_empty()).expect("a rank failed"));
+    let code = comm.max(first.as_ref().map_or(0, |m| m[0] as u64)) as u8;
+    Err(Agreed { code, message: first.map(|m| String::from_utf8_lossy(&m[1..]).into_owned()) }.into())
+}
+
 fn main() -> ExitCode {
+    let comm = match cluster::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let root = comm.rank() == 0;
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            // Every rank sees the same arguments, so rank 0 speaks for all.
             // Help and version (stdout), and the help shown when no subcommand
             // is given (stderr, exit 2), stay as clap renders them; a bad flag
             // or argument is one line.
             if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                let _ = e.print();
+                if root {
+                    let _ = e.print();
+                }
                 return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK });
             }
-            eprintln!("{}", one_line_clap_error(&e));
+            if root {
+                eprintln!("{}", one_line_clap_error(&e));
+            }
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    match run(cli) {
+    let outcome = run(cli, comm.as_ref());
+    match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let code = if e.downcast_ref::<JobError>().is_some() || e.downcast_ref::<BadInput>().is_some() {
-                EXIT_BAD_INPUT
-            } else if e.downcast_ref::<StudyError>().is_some() {
-                EXIT_DIVERGED
-            } else {
-                EXIT_FAILED
-            };
-            ExitCode::from(code)
+            let silent = matches!(e.downcast_ref::<Agreed>(), Some(Agreed { message: None, .. })) || matches!(e.downcast_ref::<StudyError>(), Some(StudyError::Elsewhere));
+            if !silent {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -91,36 +142,47 @@ fn one_line_clap_error(e: &clap::Error) -> String {
 fn default_threads() -> usize {
     let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
     match std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse::<usize>().ok()) {
-        Some(n) if n > 0 => n.min(avail.max(n)),
+        Some(n) if n > 0 => n,
         _ => avail,
     }
 }
 
-fn run(cli: cli::Cli) -> anyhow::Result<()> {
+fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
+    let root = comm.rank() == 0;
     match cli.command {
         cli::Command::WeakError(args) => {
-            let job = job::load(&args.job, &args.set)?;
-            let threads = match args.threads {
-                Some(0) => return Err(BadInput("--threads: 0 is not allowed; give at least 1".into()).into()),
-                Some(n) => n,
-                None => default_threads(),
-            };
-            let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&job.name));
-            let path = out_dir.join("weak_error.h5");
-            if path.exists() && !args.force {
-                return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
-            }
-            std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
-            let progress = Progress::new(args.quiet);
-            let result = study::weak_error(&job, threads, &progress);
+            let setup = (|| -> anyhow::Result<_> {
+                let job = job::load(&args.job, &args.set)?;
+                let threads = match args.threads {
+                    Some(0) => return Err(BadInput("--threads: 0 is not allowed; give at least 1".into()).into()),
+                    Some(n) => n,
+                    None => default_threads(),
+                };
+                let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&job.name));
+                let path = out_dir.join("weak_error.h5");
+                // Only rank 0 writes, so only rank 0 looks at the output folder.
+                if root {
+                    if path.exists() && !args.force {
+                        return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
+                    }
+                    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
+                }
+                Ok((job, threads, path))
+            })();
+            let (job, threads, path) = agree(comm, setup)?;
+            let progress = Progress::new(args.quiet || !root);
+            let result = study::weak_error(&job, threads, comm, &progress);
             progress.finish();
-            let result = result?;
-            write_weak_error(&path, &job, &result, &RunInfo { ranks: 1, threads }).with_context(|| format!("cannot write {}", path.display()))?;
+            let Some(result) = result? else {
+                return Ok(());
+            };
+            write_weak_error(&path, &job, &result, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
             print!("{}", weak_error_table(&job, &result));
             println!(
-                "\n{} chain-steps in {:.1} s on {} thread(s); results: {}",
+                "\n{} chain-steps in {:.1} s on {} rank(s) x {} thread(s); results: {}",
                 result.chain_steps,
                 result.elapsed.as_secs_f64(),
+                comm.size(),
                 threads,
                 path.display()
             );

@@ -8,12 +8,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use crate::cluster::{self, Comm};
 use crate::game::Game;
 use crate::job::{Drift, Integrator, Job, Noise, Scheme};
 use crate::rng::{stream, Role};
 use crate::sde::{SdeSetup, SdeWork};
 use crate::sga::{run_chain, SgaWork};
-use crate::stats::{fit_order, normal_quantile, tree_merge, Moments, OrderFit};
+use crate::stats::{fit_order, normal_quantile, Moments, OrderFit};
 
 /// Receives progress and warnings from a running study.
 pub trait Observer: Sync {
@@ -32,6 +35,12 @@ impl Observer for Silent {}
 pub enum StudyError {
     #[error("{kind} chain {chain} diverged at η = {eta}, step {step} of {steps} (|u| not finite or above the bound {bound}); the study stopped. Lower η, raise divergence.bound, or set divergence.action = \"count\" to skip such chains")]
     Diverged { kind: String, chain: u64, eta: f64, step: usize, steps: usize, bound: f64 },
+    /// A failure on another rank, as that rank described it (shown by rank 0).
+    #[error("{0}")]
+    OnRank(String),
+    /// This rank stopped because another one failed (rank 0 reports why).
+    #[error("stopped: another rank failed")]
+    Elsewhere,
 }
 
 /// SGA or SDE.
@@ -44,6 +53,9 @@ enum Kind {
 /// One unit of scheduled work: a block of chains.
 #[derive(Clone, Copy, Debug)]
 struct Item {
+    /// (scheme, η, kind) group: blocks of one group are merged together.
+    group: usize,
+    block: usize,
     scheme: usize,
     eta: usize,
     kind: Kind,
@@ -59,6 +71,45 @@ struct BlockResult {
     value: Vec<Moments>,
     bias: Vec<Moments>,
     diverged: u64,
+}
+
+impl BlockResult {
+    /// The statistics of two adjacent block ranges together (one tree node).
+    fn merge(&self, o: &BlockResult) -> BlockResult {
+        BlockResult {
+            value: self.value.iter().zip(&o.value).map(|(a, b)| a.merge(b)).collect(),
+            bias: self.bias.iter().zip(&o.bias).map(|(a, b)| a.merge(b)).collect(),
+            diverged: self.diverged + o.diverged,
+        }
+    }
+
+    /// Appends (group, lo, hi, this node) as little-endian f64s (counts are
+    /// below 2⁵³, so exact); the bits of every mean and M2 travel unchanged.
+    fn encode(&self, group: usize, lo: usize, hi: usize, out: &mut Vec<u8>) {
+        let mut put = |x: f64| out.extend_from_slice(&x.to_le_bytes());
+        put(group as f64);
+        put(lo as f64);
+        put(hi as f64);
+        put(self.diverged as f64);
+        for m in self.value.iter().chain(&self.bias) {
+            put(m.count as f64);
+            put(m.mean);
+            put(m.m2);
+        }
+    }
+
+    /// Reads nodes written by [`BlockResult::encode`].
+    fn decode_all(bytes: &[u8], ncells: usize) -> Vec<(usize, usize, usize, BlockResult)> {
+        let vals: Vec<f64> = bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+        let width = 4 + 6 * ncells;
+        vals.chunks_exact(width)
+            .map(|v| {
+                let cell = |k: usize| Moments { count: v[4 + 3 * k] as u64, mean: v[5 + 3 * k], m2: v[6 + 3 * k] };
+                let r = BlockResult { value: (0..ncells).map(cell).collect(), bias: (ncells..2 * ncells).map(cell).collect(), diverged: v[3] as u64 };
+                (v[0] as usize, v[1] as usize, v[2] as usize, r)
+            })
+            .collect()
+    }
 }
 
 /// Weak-error statistics for one (η, record time, test function).
@@ -101,6 +152,7 @@ pub struct WeakErrorResult {
     pub schemes: Vec<SchemeResult>,
     /// Normal quantile for the intervals (from the confidence level).
     pub z: f64,
+    pub ranks: usize,
     pub threads: usize,
     pub elapsed: Duration,
     pub chain_steps: u64,
@@ -139,10 +191,11 @@ fn plan<'a>(job: &'a Job, game: &'a dyn Game) -> Plan<'a> {
                     Kind::Sde => (steps * setups[s][e].cost_per_step()) as u64,
                 };
                 let nblocks = paths.div_ceil(job.block);
+                let group = (s * job.etas.len() + e) * 2 + (kind == Kind::Sde) as usize;
                 for b in 0..nblocks {
                     let first = b * job.block;
                     let count = job.block.min(paths - first);
-                    items.push(Item { scheme: s, eta: e, kind, first, count, cost: per * count });
+                    items.push(Item { group, block: b as usize, scheme: s, eta: e, kind, first, count, cost: per * count });
                 }
             }
         }
@@ -239,32 +292,109 @@ impl Plan<'_> {
     }
 }
 
-/// Runs the weak-error study on `threads` worker threads. The result does not
-/// depend on `threads`.
-pub fn weak_error(job: &Job, threads: usize, observer: &dyn Observer) -> Result<WeakErrorResult, StudyError> {
+/// Runs the weak-error study: this rank's share of the blocks on `threads`
+/// worker threads, then the fixed-tree reduction at rank 0. Rank 0 returns
+/// the result, other ranks None. The result depends on neither the number of
+/// ranks nor `threads`.
+pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, observer: &dyn Observer) -> Result<Option<WeakErrorResult>, StudyError> {
     let start = Instant::now();
     let game = job.game();
     let plan = plan(job, game.as_ref());
-    for w in &job.warnings {
-        observer.warning(w);
+    if comm.rank() == 0 {
+        for w in &job.warnings {
+            observer.warning(w);
+        }
     }
-    let total: u64 = plan.items.iter().map(|i| i.cost).sum();
+    let costs: Vec<u64> = plan.items.iter().map(|i| i.cost).collect();
+    let mine = cluster::plan::partition(&costs, comm.size())[comm.rank()].clone();
+    let (results, failure) = run_items(&plan, mine.clone(), threads, game.as_ref(), if comm.rank() == 0 { observer } else { &Silent });
+
+    // Agree on failure before anything else, so no rank waits for nodes that never come.
+    let any_failed = comm.max(failure.is_some() as u64) == 1;
+    let mut message = Vec::new();
+    if any_failed {
+        if let Some((idx, e)) = &failure {
+            message.extend_from_slice(&(*idx as u64).to_le_bytes());
+            message.extend_from_slice(e.to_string().as_bytes());
+        }
+        return match comm.gather(&message) {
+            Some(all) => {
+                // The failure of the lowest item, as the single-process run would report it.
+                let first = all.iter().filter(|m| m.len() >= 8).min_by_key(|m| u64::from_le_bytes(m[..8].try_into().unwrap())).expect("a rank failed");
+                match failure {
+                    Some((idx, e)) if idx as u64 == u64::from_le_bytes(first[..8].try_into().unwrap()) => Err(e),
+                    _ => Err(StudyError::OnRank(String::from_utf8_lossy(&first[8..]).into_owned())),
+                }
+            }
+            None => Err(StudyError::Elsewhere),
+        };
+    }
+
+    // This rank's maximal tree nodes, group by group.
+    let results: Vec<BlockResult> = results.into_iter().map(|r| r.expect("every block of this rank ran")).collect();
+    let merge = |a: &BlockResult, b: &BlockResult| a.merge(b);
+    let ngroups = job.schemes.len() * job.etas.len() * 2;
+    let mut nblocks = vec![0usize; ngroups];
+    for it in &plan.items {
+        nblocks[it.group] += 1;
+    }
+    let mut bytes = Vec::new();
+    let mut g0 = mine.start;
+    while g0 < mine.end {
+        let group = plan.items[g0].group;
+        let mut g1 = g0;
+        while g1 < mine.end && plan.items[g1].group == group {
+            g1 += 1;
+        }
+        let owned = plan.items[g0].block..plan.items[g1 - 1].block + 1;
+        for node in cluster::plan::owned_nodes(nblocks[group], owned.clone()) {
+            let local = &results[node.start - owned.start + g0 - mine.start..node.end - owned.start + g0 - mine.start];
+            cluster::plan::tree_fold(local, &merge).encode(group, node.start, node.end, &mut bytes);
+        }
+        g0 = g1;
+    }
+    let Some(all) = comm.gather(&bytes) else {
+        return Ok(None);
+    };
+    let mut known: Vec<HashMap<(usize, usize), BlockResult>> = vec![HashMap::new(); ngroups];
+    for part in &all {
+        for (group, lo, hi, r) in BlockResult::decode_all(part, plan.ncells) {
+            known[group].insert((lo, hi), r);
+        }
+    }
+    let totals: Vec<BlockResult> = (0..ngroups)
+        .map(|g| cluster::plan::eval_tree(nblocks[g], &known[g], &merge).expect("every block reached rank 0"))
+        .collect();
+    observer.progress(1, 1);
+    let chain_steps: u64 = plan
+        .items
+        .iter()
+        .map(|it| it.count * job.steps[it.eta] as u64 * if it.kind == Kind::Sde { (plan.setups[it.scheme][it.eta].substeps << (plan.setups[it.scheme][it.eta].levels() - 1)) as u64 } else { 1 })
+        .sum();
+    Ok(Some(assemble(job, &totals, comm.size(), threads, start.elapsed(), chain_steps)))
+}
+
+type Failure = Option<(usize, StudyError)>;
+
+/// Runs the items in `range` on `threads` threads; results indexed from range.start.
+fn run_items(plan: &Plan, range: std::ops::Range<usize>, threads: usize, game: &dyn Game, observer: &dyn Observer) -> (Vec<Option<BlockResult>>, Failure) {
+    let total: u64 = plan.items[range.clone()].iter().map(|i| i.cost).sum();
     // Costliest blocks first keeps threads busy to the end; order of execution never affects results.
-    let mut order: Vec<usize> = (0..plan.items.len()).collect();
+    let mut order: Vec<usize> = range.clone().collect();
     order.sort_by_key(|&i| std::cmp::Reverse(plan.items[i].cost));
-    let slots: Vec<OnceLock<BlockResult>> = (0..plan.items.len()).map(|_| OnceLock::new()).collect();
+    let slots: Vec<OnceLock<BlockResult>> = range.clone().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
-    let failure: Mutex<Option<(usize, StudyError)>> = Mutex::new(None);
+    let failure: Mutex<Failure> = Mutex::new(None);
     let threads = threads.max(1);
-    let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game.as_ref())).max().unwrap_or(1);
+    let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game)).max().unwrap_or(1);
     let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                let mut sga = SgaWork::new(game.as_ref());
-                let mut sde = SdeWork::new(game.as_ref(), max_cols, max_levels);
+                let mut sga = SgaWork::new(game);
+                let mut sde = SdeWork::new(game, max_cols, max_levels);
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     if k >= order.len() || stop.load(Ordering::Relaxed) {
@@ -273,7 +403,7 @@ pub fn weak_error(job: &Job, threads: usize, observer: &dyn Observer) -> Result<
                     let idx = order[k];
                     match plan.run(&plan.items[idx], &mut sga, &mut sde, &done, &stop) {
                         Ok(r) => {
-                            let _ = slots[idx].set(r);
+                            let _ = slots[idx - range.start].set(r);
                         }
                         Err(e) => {
                             stop.store(true, Ordering::Relaxed);
@@ -289,27 +419,18 @@ pub fn weak_error(job: &Job, threads: usize, observer: &dyn Observer) -> Result<
         }
         loop {
             let finished = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
-            observer.progress(done.load(Ordering::Relaxed), total);
+            observer.progress(done.load(Ordering::Relaxed), total.max(1));
             if finished {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    if let Some((_, e)) = failure.into_inner().unwrap() {
-        return Err(e);
-    }
-    observer.progress(total, total);
-    let results: Vec<BlockResult> = slots.into_iter().map(|s| s.into_inner().expect("every block ran")).collect();
-    let chain_steps: u64 = plan
-        .items
-        .iter()
-        .map(|it| it.count * job.steps[it.eta] as u64 * if it.kind == Kind::Sde { (plan.setups[it.scheme][it.eta].substeps << (plan.setups[it.scheme][it.eta].levels() - 1)) as u64 } else { 1 })
-        .sum();
-    Ok(assemble(job, &plan, &results, threads, start.elapsed(), chain_steps))
+    let failure = failure.into_inner().unwrap();
+    (slots.into_iter().map(|s| s.into_inner()).collect(), failure)
 }
 
-fn assemble(job: &Job, plan: &Plan, results: &[BlockResult], threads: usize, elapsed: Duration, chain_steps: u64) -> WeakErrorResult {
+fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, elapsed: Duration, chain_steps: u64) -> WeakErrorResult {
     let z = normal_quantile(0.5 + job.confidence / 2.0);
     let (nr, nf) = (job.record_times.len(), job.functions.len());
     let schemes = job
@@ -320,20 +441,14 @@ fn assemble(job: &Job, plan: &Plan, results: &[BlockResult], threads: usize, ela
             let mut diverged = vec![(0, 0); job.etas.len()];
             let cells: Vec<Vec<Vec<Cell>>> = (0..job.etas.len())
                 .map(|e| {
-                    let pick = |kind: Kind| -> Vec<&BlockResult> {
-                        // Items were created in block order for each (scheme, η, kind).
-                        plan.items.iter().zip(results).filter(|(it, _)| it.scheme == s && it.eta == e && it.kind == kind).map(|(_, r)| r).collect()
-                    };
-                    let (sga_blocks, sde_blocks) = (pick(Kind::Sga), pick(Kind::Sde));
-                    diverged[e] = (sga_blocks.iter().map(|b| b.diverged).sum(), sde_blocks.iter().map(|b| b.diverged).sum());
+                    let (sga_t, sde_t) = (&totals[(s * job.etas.len() + e) * 2], &totals[(s * job.etas.len() + e) * 2 + 1]);
+                    diverged[e] = (sga_t.diverged, sde_t.diverged);
                     (0..nr)
                         .map(|r| {
                             (0..nf)
                                 .map(|f| {
                                     let c = r * nf + f;
-                                    let sga = tree_merge(&sga_blocks.iter().map(|b| b.value[c]).collect::<Vec<_>>());
-                                    let sde = tree_merge(&sde_blocks.iter().map(|b| b.value[c]).collect::<Vec<_>>());
-                                    let bias = tree_merge(&sde_blocks.iter().map(|b| b.bias[c]).collect::<Vec<_>>());
+                                    let (sga, sde, bias) = (sga_t.value[c], sde_t.value[c], sde_t.bias[c]);
                                     let weak_error = sga.mean - sde.mean;
                                     let std_error = (sga.variance() / sga.count as f64 + sde.variance() / sde.count as f64).sqrt();
                                     let bias_estimate = bias.mean.abs();
@@ -369,5 +484,5 @@ fn assemble(job: &Job, plan: &Plan, results: &[BlockResult], threads: usize, ela
             }
         })
         .collect();
-    WeakErrorResult { schemes, z, threads, elapsed, chain_steps }
+    WeakErrorResult { schemes, z, ranks, threads, elapsed, chain_steps }
 }

@@ -1,0 +1,67 @@
+//! The MPI backend (rsmpi). MPI is called only from the main thread of each
+//! rank (workers are plain threads), so `Funneled` threading suffices.
+
+use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use mpi::Count;
+
+use super::Comm;
+
+/// MPI_COMM_WORLD; finalises MPI when dropped.
+pub struct MpiComm {
+    _universe: Universe,
+    world: SimpleCommunicator,
+}
+
+impl MpiComm {
+    /// Initialises MPI.
+    pub fn new() -> Result<Self, String> {
+        let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Funneled).ok_or("MPI was already initialised")?;
+        let world = universe.world();
+        Ok(MpiComm { _universe: universe, world })
+    }
+}
+
+impl Comm for MpiComm {
+    fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+
+    fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+
+    fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let root = self.world.process_at_rank(0);
+        let n = bytes.len() as Count;
+        if self.rank() == 0 {
+            let mut counts = vec![0 as Count; self.size()];
+            root.gather_into_root(&n, &mut counts[..]);
+            let displs: Vec<Count> = counts.iter().scan(0, |acc, &c| {
+                let d = *acc;
+                *acc += c;
+                Some(d)
+            }).collect();
+            let total: usize = counts.iter().map(|&c| c as usize).sum();
+            let mut buf = vec![0u8; total];
+            {
+                let mut part = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
+                root.gather_varcount_into_root(bytes, &mut part);
+            }
+            Some(counts.iter().zip(&displs).map(|(&c, &d)| buf[d as usize..(d + c) as usize].to_vec()).collect())
+        } else {
+            root.gather_into(&n);
+            root.gather_varcount_into(bytes);
+            None
+        }
+    }
+
+    fn max(&self, v: u64) -> u64 {
+        let mut out = 0u64;
+        self.world.all_reduce_into(&v, &mut out, SystemOperation::max());
+        out
+    }
+}

@@ -1,0 +1,99 @@
+//! The real binary under `mpirun` (OpenMPI, --oversubscribe --bind-to none):
+//! every numeric dataset bit-identical to the single-process run at 1–4 ranks
+//! × 1–2 threads; failures reported once with the documented exit code.
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn job() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/lq.toml").to_str().unwrap().to_string()
+}
+
+const SMALL: [&str; 6] = ["--set", "estimate.paths=3000", "--set", "estimate.block=250", "--set", "sga.eta=[0.2, 0.1, 0.05]"];
+
+fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    Command::new("mpirun")
+        .args(["--oversubscribe", "--bind-to", "none", "-n", &ranks.to_string(), env!("CARGO_BIN_EXE_gansde")])
+        .args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .expect("mpirun runs (install openmpi-bin: scripts/setup-debian.sh)")
+}
+
+fn datasets(path: &Path) -> Vec<(String, Vec<u64>)> {
+    let f = hdf5::File::open(path).unwrap();
+    let mut out = Vec::new();
+    for scheme in ["alt", "sml"] {
+        let g = f.group(&format!("weak_error/{scheme}")).unwrap();
+        for name in g.member_names().unwrap() {
+            let ds = g.dataset(&name).unwrap();
+            let bits: Vec<u64> = if ds.dtype().unwrap().is::<f64>() {
+                ds.read_raw::<f64>().unwrap().iter().map(|v| v.to_bits()).collect()
+            } else if ds.dtype().unwrap().is::<u64>() {
+                ds.read_raw::<u64>().unwrap()
+            } else if ds.dtype().unwrap().is::<u32>() {
+                ds.read_raw::<u32>().unwrap().iter().map(|&v| v as u64).collect()
+            } else {
+                ds.read_raw::<u8>().unwrap().iter().map(|&v| v as u64).collect()
+            };
+            out.push((format!("{scheme}/{name}"), bits));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_layout_gives_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single");
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde"))
+        .args(["weak-error", &job(), "--quiet", "--threads", "1", "--out", single.to_str().unwrap()])
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = datasets(&single.join("weak_error.h5"));
+    assert!(want.len() >= 2 * 19, "{} datasets", want.len());
+    for ranks in 1..=4 {
+        for threads in ["1", "2"] {
+            let out = dir.path().join(format!("r{ranks}t{threads}"));
+            let o = mpirun(ranks, &[&["weak-error", &job(), "--quiet", "--threads", threads, "--out", out.to_str().unwrap()][..], &SMALL[..]].concat());
+            assert!(o.status.success(), "{ranks}x{threads}: {}", String::from_utf8_lossy(&o.stderr));
+            // One report, from rank 0.
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            assert_eq!(stdout.matches("chain-steps in").count(), 1, "{stdout}");
+            assert!(stdout.contains(&format!("on {ranks} rank(s) x {threads} thread(s)")), "{stdout}");
+            let got = datasets(&out.join("weak_error.h5"));
+            assert_eq!(got.len(), want.len());
+            for ((n1, a), (n2, b)) in want.iter().zip(&got) {
+                assert_eq!(n1, n2);
+                assert_eq!(a, b, "{n1} differs at {ranks} ranks x {threads} threads");
+            }
+            let f = hdf5::File::open(out.join("weak_error.h5")).unwrap();
+            assert_eq!(f.attr("ranks").unwrap().read_scalar::<u64>().unwrap(), ranks as u64);
+        }
+    }
+}
+
+#[test]
+fn a_divergence_on_any_rank_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("div");
+    let o = mpirun(3, &[&["weak-error", &job(), "--quiet", "--threads", "1", "--out", out.to_str().unwrap(), "--set", "divergence.bound=1.5"][..], &SMALL[..]].concat());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.matches("error: ").count(), 1, "{stderr}");
+    assert!(stderr.contains("diverged at η = "), "{stderr}");
+    assert!(!out.join("weak_error.h5").exists());
+}
+
+#[test]
+fn bad_input_is_reported_once_with_exit_2() {
+    let o = mpirun(3, &["weak-error", &job(), "--quiet", "--set", "sga.batch=0"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("error: ").count(), 1, "{stderr}");
+    assert!(stderr.contains("sga.batch"), "{stderr}");
+}
