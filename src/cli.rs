@@ -14,7 +14,7 @@ pub struct Cli {
 }
 
 /// The exit codes, for batch scripts.
-pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 failed (I/O or internal error); 2 bad input (job file, data file, flag, existing results file); 3 stopped because a chain diverged.";
+pub const EXIT_CODES: &str = "Exit codes: 0 done (or already complete with --resume); 1 failed (I/O or internal error); 2 bad input (job file, data file, flag, existing results file or foreign state); 3 stopped because a chain diverged; 75 stopped by SIGTERM/SIGUSR1/SIGINT after saving state (run again with --resume).";
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -35,9 +35,16 @@ pub struct WeakErrorArgs {
     /// Worker threads (default: the CPUs this process may use, or SLURM_CPUS_PER_TASK).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Replace an existing results file.
+    /// Replace an existing results file (and discard saved state).
     #[arg(long)]
     pub force: bool,
+    /// Continue from the state saved by an interrupted run (any rank/thread
+    /// layout); a finished study does nothing.
+    #[arg(long)]
+    pub resume: bool,
+    /// Seconds between saves of completed blocks (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub checkpoint_every: Option<u64>,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,

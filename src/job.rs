@@ -195,6 +195,8 @@ impl SdeConfig {
 pub struct Job {
     /// The job text after overrides, stored in the results file.
     pub text: String,
+    /// Identity of the study (job, data, code): saved state must match it.
+    pub fingerprint: u64,
     /// The job file's stem (names the default output folder).
     pub name: String,
     pub seed: u64,
@@ -347,7 +349,30 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into());
-    validate(raw, path, base, name, effective)
+    let mut job = validate(raw, path, base, name, effective)?;
+    job.fingerprint = fingerprint(&toml::to_string(&table).unwrap_or_default(), &job);
+    Ok(job)
+}
+
+/// FNV-1a over the canonical job (keys sorted, overrides applied), the data
+/// the game uses, the random-stream scheme and the code version: saved state
+/// is reused only by the same study from the same binary source.
+fn fingerprint(canonical: &str, job: &Job) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(canonical.as_bytes());
+    for v in job.latent.data.iter().chain(&job.real.data) {
+        eat(&v.to_le_bytes());
+    }
+    eat(crate::rng::RNG_SCHEME.as_bytes());
+    eat(env!("CARGO_PKG_VERSION").as_bytes());
+    eat(env!("GANSDE_GIT_COMMIT").as_bytes());
+    h
 }
 
 /// One line for a TOML or deserialisation error: "line L, column C (key
@@ -786,6 +811,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
 
     Ok(Job {
         text,
+        fingerprint: 0,
         name,
         seed,
         model,

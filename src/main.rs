@@ -5,15 +5,18 @@ mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 
 use gansde::cluster::{self, Comm};
-use gansde::io::{write_weak_error, RunInfo};
+use gansde::io::{write_weak_error, RunInfo, StateStore};
 use gansde::job::{self, JobError};
 use gansde::report::{weak_error_table, Progress};
-use gansde::study::{self, StudyError};
+use gansde::study::{self, Control, StudyError};
 
 /// Exit code: done.
 const EXIT_OK: u8 = 0;
@@ -21,8 +24,8 @@ const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
 /// Exit code: bad input.
 const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code: a chain diverged and the study stopped.
-const EXIT_DIVERGED: u8 = 3;
+/// Seconds between state saves unless --checkpoint-every says otherwise.
+const DEFAULT_CHECKPOINT_SECS: u64 = 300;
 
 /// A user-facing error that maps to the bad-input exit code.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +46,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         a.code
     } else if e.downcast_ref::<JobError>().is_some() || e.downcast_ref::<BadInput>().is_some() {
         EXIT_BAD_INPUT
-    } else if e.downcast_ref::<StudyError>().is_some() {
-        EXIT_DIVERGED
+    } else if let Some(s) = e.downcast_ref::<StudyError>() {
+        s.exit_code()
     } else {
         EXIT_FAILED
     }
@@ -101,7 +104,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            let silent = matches!(e.downcast_ref::<Agreed>(), Some(Agreed { message: None, .. })) || matches!(e.downcast_ref::<StudyError>(), Some(StudyError::Elsewhere));
+            let silent = matches!(e.downcast_ref::<Agreed>(), Some(Agreed { message: None, .. })) || matches!(e.downcast_ref::<StudyError>(), Some(StudyError::Elsewhere { .. }));
             if !silent {
                 eprintln!("error: {e:#}");
             }
@@ -162,7 +165,7 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 let path = out_dir.join("weak_error.h5");
                 // Only rank 0 writes, so only rank 0 looks at the output folder.
                 if root {
-                    if path.exists() && !args.force {
+                    if path.exists() && !args.force && !args.resume {
                         return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
                     }
                     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
@@ -170,13 +173,47 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 Ok((job, threads, path))
             })();
             let (job, threads, path) = agree(comm, setup)?;
+            let store = StateStore::new(path.with_file_name("state"), job.fingerprint);
+            // A finished study re-submitted (e.g. by a requeued batch job) does no work.
+            let finished = root && args.resume && path.exists();
+            let check = (|| -> anyhow::Result<()> {
+                if finished {
+                    let f = hdf5::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                    let fp: u64 = f.attr("fingerprint").and_then(|a| a.read_scalar()).unwrap_or(0);
+                    if fp != job.fingerprint {
+                        return Err(BadInput(format!("results file {} is from another study; --resume will not touch it (use another --out)", path.display())).into());
+                    }
+                } else if root && store.exists() && !args.resume {
+                    if args.force {
+                        store.clear().with_context(|| format!("cannot remove {}", store.dir().display()))?;
+                    } else {
+                        return Err(BadInput(format!("{} holds saved state of an interrupted run; pass --resume to continue it or --force to start over", store.dir().display())).into());
+                    }
+                }
+                Ok(())
+            })();
+            agree(comm, check)?;
+            if comm.max(finished as u64) == 1 {
+                if root {
+                    eprintln!("study already complete: {} (nothing to do)", path.display());
+                }
+                return Ok(());
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGINT] {
+                // A second signal while stopping ends the process at once.
+                signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop)).context("cannot install signal handlers")?;
+                signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+            }
+            let control = Control { stop: &stop, state: Some(&store), resume: args.resume, interval: Duration::from_secs(args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_SECS)) };
             let progress = Progress::new(args.quiet || !root);
-            let result = study::weak_error(&job, threads, comm, &progress);
+            let result = study::weak_error(&job, threads, comm, &control, &progress);
             progress.finish();
             let Some(result) = result? else {
                 return Ok(());
             };
             write_weak_error(&path, &job, &result, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
+            store.clear().with_context(|| format!("results written, but cannot remove {}", store.dir().display()))?;
             print!("{}", weak_error_table(&job, &result));
             println!(
                 "\n{} chain-steps in {:.1} s on {} rank(s) x {} thread(s); results: {}",

@@ -35,12 +35,61 @@ impl Observer for Silent {}
 pub enum StudyError {
     #[error("{kind} chain {chain} diverged at η = {eta}, step {step} of {steps} (|u| not finite or above the bound {bound}); the study stopped. Lower η, raise divergence.bound, or set divergence.action = \"count\" to skip such chains")]
     Diverged { kind: String, chain: u64, eta: f64, step: usize, steps: usize, bound: f64 },
+    /// Stopped by a signal after saving the completed blocks.
+    #[error("stopped by a signal after saving {saved} of {total} blocks to {dir}; run again with --resume to continue")]
+    Stopped { saved: usize, total: usize, dir: String },
     /// A failure on another rank, as that rank described it (shown by rank 0).
-    #[error("{0}")]
-    OnRank(String),
+    #[error("{message}")]
+    OnRank { code: u8, message: String },
     /// This rank stopped because another one failed (rank 0 reports why).
     #[error("stopped: another rank failed")]
-    Elsewhere,
+    Elsewhere { code: u8 },
+    /// Saved state that cannot be used.
+    #[error(transparent)]
+    State(#[from] crate::io::StateError),
+    /// Saving state failed.
+    #[error("cannot save state in {dir}: {reason}")]
+    Save { dir: String, reason: String },
+}
+
+/// Exit code of a diverged study.
+pub const EXIT_DIVERGED: u8 = 3;
+/// Exit code of a study stopped by a signal after saving its state.
+pub const EXIT_STOPPED: u8 = 75;
+
+impl StudyError {
+    /// The documented exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StudyError::Diverged { .. } => EXIT_DIVERGED,
+            StudyError::Stopped { .. } => EXIT_STOPPED,
+            StudyError::OnRank { code, .. } | StudyError::Elsewhere { code } => *code,
+            StudyError::State(_) => 2,
+            StudyError::Save { .. } => 1,
+        }
+    }
+}
+
+/// How a running study is steered from outside: a stop request (set by the
+/// CLI's signal handler) and where to save completed blocks.
+pub struct Control<'a> {
+    /// When set, workers stop at the next chain boundary and state is saved.
+    pub stop: &'a AtomicBool,
+    /// The state store (None: no saving, no resume).
+    pub state: Option<&'a crate::io::StateStore>,
+    /// Reuse blocks already saved in the store.
+    pub resume: bool,
+    /// Time between state saves.
+    pub interval: Duration,
+}
+
+static NEVER: AtomicBool = AtomicBool::new(false);
+
+impl Control<'static> {
+    /// No stop requests, no saved state (library use and tests).
+    pub fn unattended() -> Self {
+        Control { stop: &NEVER, state: None, resume: false, interval: Duration::MAX }
+    }
 }
 
 /// SGA or SDE.
@@ -210,7 +259,8 @@ impl Plan<'_> {
 
     /// Runs one block; chains are visited in index order so the block's
     /// statistics do not depend on who ran it.
-    fn run(&self, it: &Item, sga: &mut SgaWork, sde: &mut SdeWork, done: &AtomicU64, stop: &AtomicBool) -> Result<BlockResult, StudyError> {
+    /// None when `stop` interrupted the block (a partial block is never kept).
+    fn run(&self, it: &Item, sga: &mut SgaWork, sde: &mut SdeWork, done: &AtomicU64, stop: &AtomicBool) -> Result<Option<BlockResult>, StudyError> {
         let job = self.job;
         let game = self.game;
         let nf = job.functions.len();
@@ -227,7 +277,7 @@ impl Plan<'_> {
         let per_chain = it.cost / it.count;
         for c in it.first..it.first + it.count {
             if stop.load(Ordering::Relaxed) {
-                break;
+                return Ok(None);
             }
             let outcome = match it.kind {
                 Kind::Sga => {
@@ -288,15 +338,15 @@ impl Plan<'_> {
             }
             done.fetch_add(per_chain, Ordering::Relaxed);
         }
-        Ok(BlockResult { value, bias, diverged })
+        Ok(Some(BlockResult { value, bias, diverged }))
     }
 }
 
 /// Runs the weak-error study: this rank's share of the blocks on `threads`
 /// worker threads, then the fixed-tree reduction at rank 0. Rank 0 returns
 /// the result, other ranks None. The result depends on neither the number of
-/// ranks nor `threads`.
-pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, observer: &dyn Observer) -> Result<Option<WeakErrorResult>, StudyError> {
+/// ranks nor `threads`, nor on how often the run was stopped and resumed.
+pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control, observer: &dyn Observer) -> Result<Option<WeakErrorResult>, StudyError> {
     let start = Instant::now();
     let game = job.game();
     let plan = plan(job, game.as_ref());
@@ -305,14 +355,39 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, observer: &dyn Obs
             observer.warning(w);
         }
     }
-    let costs: Vec<u64> = plan.items.iter().map(|i| i.cost).collect();
+    // Blocks saved by any rank of an earlier run (every rank reads them all).
+    let mut saved: HashMap<usize, BlockResult> = HashMap::new();
+    let mut load_error = None;
+    if let (Some(store), true) = (control.state, control.resume) {
+        match store.load() {
+            Ok(map) => {
+                for (idx, bytes) in map {
+                    if let Some((_, _, _, r)) = BlockResult::decode_all(&bytes, plan.ncells).pop() {
+                        if (idx as usize) < plan.items.len() {
+                            saved.insert(idx as usize, r);
+                        }
+                    }
+                }
+            }
+            Err(e) => load_error = Some(StudyError::from(e)),
+        }
+    }
+    if comm.max(load_error.is_some() as u64) == 1 {
+        return Err(load_error.unwrap_or(StudyError::Elsewhere { code: 2 }));
+    }
+    // Balance the work still to do; each rank owns a contiguous range for the reduction.
+    let costs: Vec<u64> = plan.items.iter().enumerate().map(|(i, it)| if saved.contains_key(&i) { 0 } else { it.cost }).collect();
     let mine = cluster::plan::partition(&costs, comm.size())[comm.rank()].clone();
-    let (results, failure) = run_items(&plan, mine.clone(), threads, game.as_ref(), if comm.rank() == 0 { observer } else { &Silent });
+    let (results, failure) = run_items(&plan, mine.clone(), threads, game.as_ref(), &saved, comm.rank(), control, if comm.rank() == 0 { observer } else { &Silent });
 
     // Agree on failure before anything else, so no rank waits for nodes that never come.
-    let any_failed = comm.max(failure.is_some() as u64) == 1;
-    let mut message = Vec::new();
-    if any_failed {
+    let code = comm.max(failure.as_ref().map_or(0, |(_, e)| e.exit_code() as u64)) as u8;
+    if code != 0 {
+        if let (None, Some(store)) = (&failure, control.state) {
+            // Another rank stopped: keep this rank's finished share for the resume.
+            let _ = save_state(store, comm.rank(), &mine, results.iter().map(|r| r.as_ref()), &saved);
+        }
+        let mut message = Vec::new();
         if let Some((idx, e)) = &failure {
             message.extend_from_slice(&(*idx as u64).to_le_bytes());
             message.extend_from_slice(e.to_string().as_bytes());
@@ -322,11 +397,11 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, observer: &dyn Obs
                 // The failure of the lowest item, as the single-process run would report it.
                 let first = all.iter().filter(|m| m.len() >= 8).min_by_key(|m| u64::from_le_bytes(m[..8].try_into().unwrap())).expect("a rank failed");
                 match failure {
-                    Some((idx, e)) if idx as u64 == u64::from_le_bytes(first[..8].try_into().unwrap()) => Err(e),
-                    _ => Err(StudyError::OnRank(String::from_utf8_lossy(&first[8..]).into_owned())),
+                    Some((idx, e)) if idx as u64 == u64::from_le_bytes(first[..8].try_into().unwrap()) && comm.size() == 1 => Err(e),
+                    _ => Err(StudyError::OnRank { code, message: String::from_utf8_lossy(&first[8..]).into_owned() }),
                 }
             }
-            None => Err(StudyError::Elsewhere),
+            None => Err(StudyError::Elsewhere { code }),
         };
     }
 
@@ -365,7 +440,6 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, observer: &dyn Obs
     let totals: Vec<BlockResult> = (0..ngroups)
         .map(|g| cluster::plan::eval_tree(nblocks[g], &known[g], &merge).expect("every block reached rank 0"))
         .collect();
-    observer.progress(1, 1);
     let chain_steps: u64 = plan
         .items
         .iter()
@@ -376,13 +450,51 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, observer: &dyn Obs
 
 type Failure = Option<(usize, StudyError)>;
 
-/// Runs the items in `range` on `threads` threads; results indexed from range.start.
-fn run_items(plan: &Plan, range: std::ops::Range<usize>, threads: usize, game: &dyn Game, observer: &dyn Observer) -> (Vec<Option<BlockResult>>, Failure) {
-    let total: u64 = plan.items[range.clone()].iter().map(|i| i.cost).sum();
-    // Costliest blocks first keeps threads busy to the end; order of execution never affects results.
-    let mut order: Vec<usize> = range.clone().collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(plan.items[i].cost));
+/// Saves this rank's completed blocks (saved earlier or computed now).
+fn save_state<'r>(store: &crate::io::StateStore, rank: usize, range: &std::ops::Range<usize>, completed: impl Iterator<Item = Option<&'r BlockResult>>, saved: &HashMap<usize, BlockResult>) -> Result<usize, StudyError> {
+    let mut map = std::collections::BTreeMap::new();
+    for (idx, r) in saved {
+        let mut b = Vec::new();
+        r.encode(0, 0, 0, &mut b);
+        map.insert(*idx as u64, b);
+    }
+    for (k, slot) in completed.enumerate() {
+        if let Some(r) = slot {
+            let mut b = Vec::new();
+            r.encode(0, 0, 0, &mut b);
+            map.insert((range.start + k) as u64, b);
+        }
+    }
+    let n = map.len();
+    store.save(rank, &map).map_err(|e| StudyError::Save { dir: store.dir().display().to_string(), reason: e.to_string() })?;
+    Ok(n)
+}
+
+/// Runs the items in `range` not already in `saved` on `threads` threads;
+/// results indexed from range.start. Saves state every `control.interval`
+/// and when stopped by `control.stop`.
+#[allow(clippy::too_many_arguments)]
+fn run_items(
+    plan: &Plan,
+    range: std::ops::Range<usize>,
+    threads: usize,
+    game: &dyn Game,
+    saved: &HashMap<usize, BlockResult>,
+    rank: usize,
+    control: &Control,
+    observer: &dyn Observer,
+) -> (Vec<Option<BlockResult>>, Failure) {
     let slots: Vec<OnceLock<BlockResult>> = range.clone().map(|_| OnceLock::new()).collect();
+    for idx in range.clone() {
+        if let Some(r) = saved.get(&idx) {
+            let _ = slots[idx - range.start].set(r.clone());
+        }
+    }
+    let todo: Vec<usize> = range.clone().filter(|i| !saved.contains_key(i)).collect();
+    let total: u64 = todo.iter().map(|&i| plan.items[i].cost).sum();
+    // Costliest blocks first keeps threads busy to the end; order of execution never affects results.
+    let mut order = todo;
+    order.sort_by_key(|&i| std::cmp::Reverse(plan.items[i].cost));
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -390,6 +502,8 @@ fn run_items(plan: &Plan, range: std::ops::Range<usize>, threads: usize, game: &
     let threads = threads.max(1);
     let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game)).max().unwrap_or(1);
     let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
+    let mut last_save = Instant::now();
+    let mut save_error = None;
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -402,9 +516,10 @@ fn run_items(plan: &Plan, range: std::ops::Range<usize>, threads: usize, game: &
                     }
                     let idx = order[k];
                     match plan.run(&plan.items[idx], &mut sga, &mut sde, &done, &stop) {
-                        Ok(r) => {
+                        Ok(Some(r)) => {
                             let _ = slots[idx - range.start].set(r);
                         }
+                        Ok(None) => break,
                         Err(e) => {
                             stop.store(true, Ordering::Relaxed);
                             let mut f = failure.lock().unwrap();
@@ -418,15 +533,42 @@ fn run_items(plan: &Plan, range: std::ops::Range<usize>, threads: usize, game: &
             });
         }
         loop {
+            if control.stop.load(Ordering::Relaxed) {
+                stop.store(true, Ordering::Relaxed);
+            }
             let finished = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
             observer.progress(done.load(Ordering::Relaxed), total.max(1));
             if finished {
                 break;
             }
+            if let Some(store) = control.state {
+                if last_save.elapsed() >= control.interval {
+                    if let Err(e) = save_state(store, rank, &range, slots.iter().map(|s| s.get()), saved) {
+                        save_error.get_or_insert(e);
+                    }
+                    last_save = Instant::now();
+                }
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    let failure = failure.into_inner().unwrap();
+    let mut failure = failure.into_inner().unwrap();
+    let complete = slots.iter().all(|s| s.get().is_some());
+    if failure.is_none() && !complete && control.stop.load(Ordering::Relaxed) {
+        // Stopped by a signal: keep what is complete.
+        failure = Some((usize::MAX, match control.state {
+            Some(store) => match save_state(store, rank, &range, slots.iter().map(|s| s.get()), saved) {
+                Ok(n) => StudyError::Stopped { saved: n, total: plan.items.len(), dir: store.dir().display().to_string() },
+                Err(e) => e,
+            },
+            None => StudyError::Stopped { saved: 0, total: plan.items.len(), dir: "(nowhere: no state folder)".into() },
+        }));
+    }
+    if failure.is_none() {
+        if let Some(e) = save_error {
+            failure = Some((usize::MAX, e));
+        }
+    }
     (slots.into_iter().map(|s| s.into_inner()).collect(), failure)
 }
 

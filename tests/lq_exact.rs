@@ -9,7 +9,7 @@ use gansde::job::{self, Job, ModelSpec};
 use gansde::lq_exact::{expectation, sde_moments, sga_moments};
 use gansde::stats::fit_order;
 use gansde::cluster::Local;
-use gansde::study::{weak_error, Silent};
+use gansde::study::{weak_error, Control, Silent};
 
 fn lq_job(overrides: &[&str]) -> Job {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/lq.toml");
@@ -38,7 +38,7 @@ fn every_weak_error_matches_the_closed_form_and_orders_agree() {
     }
     let job = lq_job(&o);
     let g = game(&job);
-    let res = weak_error(&job, 2, &Local, &Silent).unwrap().expect("rank 0 has the result");
+    let res = weak_error(&job, 2, &Local, &Control::unattended(), &Silent).unwrap().expect("rank 0 has the result");
     let mut checked = 0;
     for s in &res.schemes {
         let drift = job.sde.drift_for(s.scheme);
@@ -86,7 +86,7 @@ fn every_weak_error_matches_the_closed_form_and_orders_agree() {
 fn alt_against_the_first_order_sde_is_only_order_one() {
     // Negative control: without b1 the ALT chains see an O(η) error.
     let job = lq_job(&["sga.schemes=[\"alt\"]", "sde.alt_drift=\"first-order\"", "estimate.paths=50000", "estimate.functions=[\"theta1\"]"]);
-    let res = weak_error(&job, 2, &Local, &Silent).unwrap().expect("rank 0 has the result");
+    let res = weak_error(&job, 2, &Local, &Control::unattended(), &Silent).unwrap().expect("rank 0 has the result");
     let fit = res.schemes[0].orders[0][0].expect("first-order errors are large enough to resolve");
     assert!(fit.points >= 3, "{fit:?}");
     assert!(fit.order < 1.3, "ALT vs first-order SDE gave order {fit:?}");
@@ -96,9 +96,9 @@ fn alt_against_the_first_order_sde_is_only_order_one() {
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     let job = lq_job(&["estimate.paths=3000", "estimate.block=700", "sga.eta=[0.2, 0.1]", "estimate.functions=[\"theta1\", \"norm2\", \"loss\"]"]);
-    let a = weak_error(&job, 1, &Local, &Silent).unwrap().expect("rank 0 has the result");
-    let b = weak_error(&job, 2, &Local, &Silent).unwrap().expect("rank 0 has the result");
-    let c = weak_error(&job, 5, &Local, &Silent).unwrap().expect("rank 0 has the result");
+    let a = weak_error(&job, 1, &Local, &Control::unattended(), &Silent).unwrap().expect("rank 0 has the result");
+    let b = weak_error(&job, 2, &Local, &Control::unattended(), &Silent).unwrap().expect("rank 0 has the result");
+    let c = weak_error(&job, 5, &Local, &Control::unattended(), &Silent).unwrap().expect("rank 0 has the result");
     for ((x, y), z) in a.schemes.iter().zip(&b.schemes).zip(&c.schemes) {
         assert_eq!(x.cells, y.cells);
         assert_eq!(x.cells, z.cells);
@@ -110,7 +110,7 @@ fn results_do_not_depend_on_the_thread_count() {
 fn the_exact_ou_integrator_agrees_with_the_closed_form() {
     let job = lq_job(&["sde.integrator=\"exact\"", "estimate.paths=20000", "sga.eta=[0.2]"]);
     let g = game(&job);
-    let res = weak_error(&job, 2, &Local, &Silent).unwrap().expect("rank 0 has the result");
+    let res = weak_error(&job, 2, &Local, &Control::unattended(), &Silent).unwrap().expect("rank 0 has the result");
     for s in &res.schemes {
         for (fi, f) in job.functions.iter().enumerate() {
             let sde = expectation(f, &sde_moments(&g, job.sde.drift_for(s.scheme), 0.2, job.batch, &job.init, 2.0), &g);

@@ -3,5 +3,7 @@
 //! half-written result under the real name.
 
 pub mod results;
+pub mod state;
 
 pub use results::{write_weak_error, RunInfo};
+pub use state::{StateError, StateStore};

@@ -1,7 +1,7 @@
 //! The weak-error results file. Layout (all readable with h5py):
 //!
 //! - root attributes: `study`, `job` (the job text), `crate_version`,
-//!   `git_commit`, `rng_scheme`, `block_size`, `seed`, `ranks`, `threads`,
+//!   `git_commit`, `rng_scheme`, `block_size`, `seed`, `fingerprint`, `ranks`, `threads`,
 //!   `created_utc`, `elapsed_seconds`, `chain_steps` (timings live only here);
 //! - `data/latent` [N, d_z] and `data/real` [M, d_x]: the samples the game used;
 //! - `weak_error/eta` [n_eta], `weak_error/record_time` [n_rec],
@@ -64,6 +64,7 @@ pub fn write_weak_error(path: &Path, job: &Job, res: &WeakErrorResult, info: &Ru
         attr_str(&f, "rng_scheme", crate::rng::RNG_SCHEME)?;
         attr_u64(&f, "block_size", job.block)?;
         attr_u64(&f, "seed", job.seed)?;
+        attr_u64(&f, "fingerprint", job.fingerprint)?;
         attr_u64(&f, "ranks", info.ranks as u64)?;
         attr_u64(&f, "threads", info.threads as u64)?;
         attr_str(&f, "created_utc", &utc_now())?;
