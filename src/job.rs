@@ -140,6 +140,16 @@ pub enum ModelSpec {
     TanhWgan { ridge_theta: f64, ridge_omega: f64 },
 }
 
+/// A precision target: the study adds blocks per (scheme, η) until every
+/// weak error of that η meets it or `estimate.max_paths` is reached.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    /// Standard error of every weak error ≤ this.
+    StdError(f64),
+    /// Interval half-width ≤ this fraction of |e|.
+    RelativeCi(f64),
+}
+
 /// What to do with a diverging chain.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DivergencePolicy {
@@ -217,6 +227,10 @@ pub struct Job {
     pub sde_paths: u64,
     /// Chains per block (part of a result's identity).
     pub block: u64,
+    /// Optional precision target (paths then grow in whole blocks).
+    pub target: Option<Target>,
+    /// Cap on SGA chains per (scheme, η) under a target (SDE paths scale alike).
+    pub max_paths: u64,
     pub record_times: Vec<f64>,
     pub functions: Vec<TestFunction>,
     pub function_names: Vec<String>,
@@ -319,6 +333,9 @@ struct RawEstimate {
     paths: i64,
     sde_paths: Option<i64>,
     block: Option<i64>,
+    target_se: Option<f64>,
+    target_rel_ci: Option<f64>,
+    max_paths: Option<i64>,
     record_times: Option<Vec<f64>>,
     functions: Vec<String>,
     confidence: Option<f64>,
@@ -769,6 +786,23 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     if (e.paths.max(sde_paths) as u64).div_ceil(block as u64) > crate::rng::MAX_CHAIN / block as u64 {
         return Err(ctx.err("estimate.paths", "too many paths for the stream layout (2^40 chains)"));
     }
+    let target = match (e.target_se, e.target_rel_ci) {
+        (Some(_), Some(_)) => return Err(ctx.err("estimate.target_rel_ci", "give either target_se or target_rel_ci, not both")),
+        (Some(t), None) if t.is_finite() && t > 0.0 => Some(Target::StdError(t)),
+        (Some(t), None) => return Err(ctx.err("estimate.target_se", format!("{t} must be a positive standard error"))),
+        (None, Some(r)) if r.is_finite() && r > 0.0 => Some(Target::RelativeCi(r)),
+        (None, Some(r)) => return Err(ctx.err("estimate.target_rel_ci", format!("{r} must be a positive fraction of |e|"))),
+        (None, None) => None,
+    };
+    let max_paths = match (e.max_paths, target) {
+        (Some(_), None) => return Err(ctx.err("estimate.max_paths", "only used with target_se or target_rel_ci")),
+        (Some(m), Some(_)) if m < e.paths => return Err(ctx.err("estimate.max_paths", format!("{m} is below estimate.paths = {}", e.paths))),
+        (Some(m), Some(_)) => m as u64,
+        (None, _) => 100 * e.paths as u64,
+    };
+    if max_paths.max(sde_paths as u64 * max_paths.div_ceil(e.paths as u64)) / (block as u64) > crate::rng::MAX_CHAIN / 2 / block as u64 {
+        return Err(ctx.err("estimate.max_paths", "too many paths for the stream layout (2^40 chains)"));
+    }
     let mut record_times = e.record_times.clone().unwrap_or_else(|| vec![horizon]);
     record_times.sort_by(f64::total_cmp);
     record_times.dedup();
@@ -827,6 +861,8 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         paths: e.paths as u64,
         sde_paths: sde_paths as u64,
         block: block as u64,
+        target,
+        max_paths,
         record_times,
         function_names: e.functions.iter().map(|f| f.trim().to_string()).collect(),
         functions,

@@ -1,0 +1,188 @@
+//! Running one round of blocks on this rank's threads, saving completed
+//! blocks, and reducing the round along the fixed tree to rank 0.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::cluster::{self, Comm};
+use crate::io::StateStore;
+use crate::sde::SdeWork;
+use crate::sga::SgaWork;
+
+use super::block::{BlockResult, Item, Plan};
+use super::{Control, Observer, StudyError};
+
+/// A failure with the item it happened on (usize::MAX when not tied to one).
+pub(super) type Failure = Option<(usize, StudyError)>;
+
+/// Saves every block this rank knows complete: loaded from state or computed.
+pub(super) fn save_state<'r>(
+    store: &StateStore,
+    rank: usize,
+    computed: impl Iterator<Item = (u64, &'r BlockResult)>,
+    saved: &'r HashMap<u64, BlockResult>,
+) -> Result<usize, StudyError> {
+    let mut map = BTreeMap::new();
+    for (key, r) in saved.iter().map(|(k, r)| (*k, r)).chain(computed) {
+        let mut b = Vec::new();
+        r.encode(0, 0, 0, &mut b);
+        map.insert(key, b);
+    }
+    let n = map.len();
+    store.save(rank, &map).map_err(|e| StudyError::Save { dir: store.dir().display().to_string(), reason: e.to_string() })?;
+    Ok(n)
+}
+
+/// Runs `items[range]` not already in `saved` on `threads` threads (results
+/// indexed from range.start). Saves state every `control.interval` and when
+/// `control.stop` is raised.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_items(
+    plan: &Plan,
+    items: &[Item],
+    range: Range<usize>,
+    threads: usize,
+    saved: &HashMap<u64, BlockResult>,
+    rank: usize,
+    control: &Control,
+    observer: &dyn Observer,
+) -> (Vec<Option<BlockResult>>, Failure) {
+    let game = plan.game;
+    let slots: Vec<OnceLock<BlockResult>> = range.clone().map(|_| OnceLock::new()).collect();
+    for idx in range.clone() {
+        if let Some(r) = saved.get(&items[idx].key()) {
+            let _ = slots[idx - range.start].set(r.clone());
+        }
+    }
+    let mut order: Vec<usize> = range.clone().filter(|&i| slots[i - range.start].get().is_none()).collect();
+    let total: u64 = order.iter().map(|&i| items[i].cost).sum();
+    // Costliest blocks first keeps threads busy to the end; the order never affects results.
+    order.sort_by_key(|&i| std::cmp::Reverse(items[i].cost));
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Failure> = Mutex::new(None);
+    let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game)).max().unwrap_or(1);
+    let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
+    let computed = |slots: &[OnceLock<BlockResult>]| -> Vec<(u64, BlockResult)> {
+        slots.iter().enumerate().filter_map(|(k, s)| s.get().map(|r| (items[range.start + k].key(), r.clone()))).collect()
+    };
+    let mut last_save = Instant::now();
+    let mut save_error = None;
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                let mut sga = SgaWork::new(game);
+                let mut sde = SdeWork::new(game, max_cols, max_levels);
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= order.len() || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let idx = order[k];
+                    match plan.run(&items[idx], &mut sga, &mut sde, &done, &stop) {
+                        Ok(Some(r)) => {
+                            let _ = slots[idx - range.start].set(r);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            let mut f = failure.lock().unwrap();
+                            // The failure of the lowest item, so the message does not depend on timing.
+                            if f.as_ref().is_none_or(|(i, _)| idx < *i) {
+                                *f = Some((idx, e));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        loop {
+            if control.stop.load(Ordering::Relaxed) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            let finished = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
+            observer.progress(done.load(Ordering::Relaxed), total.max(1));
+            if finished {
+                break;
+            }
+            if let Some(store) = control.state {
+                if last_save.elapsed() >= control.interval {
+                    let c = computed(&slots);
+                    if let Err(e) = save_state(store, rank, c.iter().map(|(k, r)| (*k, r)), saved) {
+                        save_error.get_or_insert(e);
+                    }
+                    last_save = Instant::now();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut failure = failure.into_inner().unwrap();
+    let complete = slots.iter().all(|s| s.get().is_some());
+    if failure.is_none() && !complete && control.stop.load(Ordering::Relaxed) {
+        let stopped = match control.state {
+            Some(store) => {
+                let c = computed(&slots);
+                match save_state(store, rank, c.iter().map(|(k, r)| (*k, r)), saved) {
+                    Ok(n) => StudyError::Stopped { saved: n, dir: store.dir().display().to_string() },
+                    Err(e) => e,
+                }
+            }
+            None => StudyError::Stopped { saved: 0, dir: "(nowhere: no state folder)".into() },
+        };
+        failure = Some((usize::MAX, stopped));
+    }
+    if failure.is_none() {
+        if let Some(e) = save_error {
+            failure = Some((usize::MAX, e));
+        }
+    }
+    (slots.into_iter().map(|s| s.into_inner()).collect(), failure)
+}
+
+/// Every rank sends the maximal tree nodes of its blocks in each group; rank
+/// 0 finishes each group's tree over the round's blocks (`blocks[g]`) and
+/// returns the per-group totals (None on other ranks, and for empty groups).
+pub(super) fn reduce_round(
+    plan: &Plan,
+    items: &[Item],
+    mine: Range<usize>,
+    results: &[BlockResult],
+    blocks: &[Range<usize>],
+    comm: &dyn Comm,
+) -> Option<Vec<Option<BlockResult>>> {
+    let merge = |a: &BlockResult, b: &BlockResult| a.merge(b);
+    let mut bytes = Vec::new();
+    let mut g0 = mine.start;
+    while g0 < mine.end {
+        let group = items[g0].group;
+        let mut g1 = g0;
+        while g1 < mine.end && items[g1].group == group {
+            g1 += 1;
+        }
+        // Tree positions are relative to the round's first block of the group.
+        let base = blocks[group].start;
+        let owned = items[g0].block - base..items[g1 - 1].block + 1 - base;
+        for node in cluster::plan::owned_nodes(blocks[group].len(), owned.clone()) {
+            let at = g0 - mine.start + node.start - owned.start;
+            cluster::plan::tree_fold(&results[at..at + node.len()], &merge).encode(group, node.start, node.end, &mut bytes);
+        }
+        g0 = g1;
+    }
+    let all = comm.gather(&bytes)?;
+    let mut known: Vec<HashMap<(usize, usize), BlockResult>> = vec![HashMap::new(); plan.ngroups()];
+    for part in &all {
+        for (group, lo, hi, r) in BlockResult::decode_all(part, plan.ncells) {
+            known[group].insert((lo, hi), r);
+        }
+    }
+    Some(
+        (0..plan.ngroups())
+            .map(|g| (!blocks[g].is_empty()).then(|| cluster::plan::eval_tree(blocks[g].len(), &known[g], &merge).expect("every block reached rank 0")))
+            .collect(),
+    )
+}
