@@ -140,6 +140,61 @@ fn one_line_clap_error(e: &clap::Error) -> String {
     format!("{msg}; see '{cmd} --help'")
 }
 
+/// Claims the output folder for one run: a lock file naming host and pid,
+/// created exclusively, so two runs can never write the same results file.
+/// A lock left by a dead process on this host is taken over. Dropping it
+/// removes the lock, and the folder too if this run created it and left it empty.
+struct OutputLock {
+    file: PathBuf,
+    dir: PathBuf,
+    created: bool,
+}
+
+impl OutputLock {
+    fn acquire(dir: &std::path::Path, created: bool) -> anyhow::Result<Self> {
+        let file = dir.join(".gansde.lock");
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let me = format!("{host} {}", std::process::id());
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    f.write_all(me.as_bytes())?;
+                    return Ok(OutputLock { file, dir: dir.to_path_buf(), created });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&file).unwrap_or_default();
+                    let mut parts = owner.split_whitespace();
+                    let (h, pid) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let dead = h == host && !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists();
+                    if dead {
+                        let _ = std::fs::remove_file(&file);
+                        continue;
+                    }
+                    return Err(BadInput(format!(
+                        "another gansde run (host {h}, pid {pid}) is writing to {}; wait for it or choose another --out (remove {} if no run is active)",
+                        dir.display(),
+                        file.display()
+                    ))
+                    .into());
+                }
+                Err(e) => return Err(BadInput(format!("--out {}: cannot write there: {e}", dir.display())).into()),
+            }
+        }
+        Err(BadInput(format!("cannot take the lock {}", file.display())).into())
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+        if self.created {
+            // Only removes an empty folder: nothing was written.
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
 /// Threads this process may use: SLURM_CPUS_PER_TASK when set, else the
 /// CPUs in our affinity mask / cgroup quota.
 fn default_threads() -> usize {
@@ -163,16 +218,29 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 };
                 let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&job.name));
                 let path = out_dir.join("weak_error.h5");
+                let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
+                if root && threads > avail {
+                    eprintln!("warning: {threads} threads on a process that may use {avail} CPUs; they will share cores");
+                }
                 // Only rank 0 writes, so only rank 0 looks at the output folder.
+                let mut lock = None;
                 if root {
+                    if out_dir.exists() && !out_dir.is_dir() {
+                        return Err(BadInput(format!("--out {}: is a file, not a folder", out_dir.display())).into());
+                    }
+                    if path.is_dir() {
+                        return Err(BadInput(format!("{} is a folder; the results file needs that name", path.display())).into());
+                    }
                     if path.exists() && !args.force && !args.resume {
                         return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
                     }
-                    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
+                    let created = !out_dir.exists();
+                    std::fs::create_dir_all(&out_dir).map_err(|e| BadInput(format!("--out {}: cannot create the folder: {e}", out_dir.display())))?;
+                    lock = Some(OutputLock::acquire(&out_dir, created)?);
                 }
-                Ok((job, threads, path))
+                Ok((job, threads, path, lock))
             })();
-            let (job, threads, path) = agree(comm, setup)?;
+            let (job, threads, path, _lock) = agree(comm, setup)?;
             let store = StateStore::new(path.with_file_name("state"), job.fingerprint);
             // A finished study re-submitted (e.g. by a requeued batch job) does no work.
             let finished = root && args.resume && path.exists();

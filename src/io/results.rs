@@ -81,6 +81,16 @@ pub fn write_weak_error(path: &Path, job: &Job, res: &WeakErrorResult, info: &Ru
         let names: Vec<VarLenUnicode> = job.function_names.iter().map(|s| vstr(s)).collect();
         let ds = we.new_dataset::<VarLenUnicode>().shape([names.len()]).create("test_function")?;
         ds.write_raw(&names)?;
+        attr_str(&ds, "units", "test function names (thetaK, omegaK, uK 1-based; norm2; a*b; loss)")?;
+        attr_u64(&we, "rounds", res.rounds as u64)?;
+        match job.target {
+            Some(crate::job::Target::StdError(x)) => attr_f64(&we, "target_se", x)?,
+            Some(crate::job::Target::RelativeCi(r)) => attr_f64(&we, "target_rel_ci", r)?,
+            None => {}
+        }
+        if job.target.is_some() {
+            attr_u64(&we, "max_paths", job.max_paths)?;
+        }
 
         let (ne, nr, nf) = (job.etas.len(), job.record_times.len(), job.functions.len());
         let shape = [ne, nr, nf];
@@ -89,8 +99,13 @@ pub fn write_weak_error(path: &Path, job: &Job, res: &WeakErrorResult, info: &Ru
             attr_str(&g, "drift", s.drift.name())?;
             attr_str(&g, "noise", s.noise.name())?;
             attr_str(&g, "integrator", job.sde.integrator.name())?;
-            let m: Vec<u64> = job.etas.iter().map(|&e| job.sde.substeps_for(e) as u64).collect();
-            dataset(&g, "substeps", &[ne], &m, "m: coarse substeps per η (the SDE estimator uses m and 2m, and 4m for Richardson)")?;
+            let exact = job.sde.integrator == crate::job::Integrator::Exact;
+            let m: Vec<u64> = job.etas.iter().map(|&e| if exact { 0 } else { job.sde.substeps_for(e) as u64 }).collect();
+            dataset(&g, "substeps", &[ne], &m, "m: coarse substeps per η (the SDE estimator uses m and 2m, and 4m for Richardson); 0 for the exact integrator")?;
+            if let Some(met) = &s.target_met {
+                let met: Vec<u8> = met.iter().map(|&b| b as u8).collect();
+                dataset(&g, "target_met", &[ne], &met, "1 where every weak error of that η met the precision target")?;
+            }
             attr_u64(&g, "batch", job.batch as u64)?;
             attr_f64(&g, "paper_order", s.paper_order)?;
             attr_f64(&g, "confidence", job.confidence)?;

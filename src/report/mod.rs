@@ -9,6 +9,24 @@ use std::fmt::Write;
 use crate::job::Job;
 use crate::study::WeakErrorResult;
 
+/// A confidence level as a percentage without spurious rounding (95, 99.5, 99.99).
+pub fn percent(c: f64) -> String {
+    let p = c * 100.0;
+    if p < 0.01 {
+        return format!("{p:.1e}");
+    }
+    let s = format!("{p:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn mean_or_dash(m: &crate::stats::Moments) -> String {
+    if m.count == 0 {
+        "—".into()
+    } else {
+        format!("{:.6}", m.mean)
+    }
+}
+
 fn sci(x: f64) -> String {
     if x == 0.0 {
         "0".into()
@@ -23,7 +41,7 @@ fn sci(x: f64) -> String {
 /// the observed orders beside the paper's.
 pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
     let mut out = String::new();
-    let pct = job.confidence * 100.0;
+    let pct = percent(job.confidence);
     for s in &res.schemes {
         for (r, &t) in job.record_times.iter().enumerate() {
             for (fi, fname) in job.function_names.iter().enumerate() {
@@ -46,25 +64,27 @@ pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
                     "E f SDE",
                     "e",
                     "SE",
-                    format!("±CI{pct:.0}%"),
+                    format!("±CI{pct}%"),
                     "bias est"
                 );
                 for (e, &eta) in job.etas.iter().enumerate() {
                     let c = &s.cells[e][r][fi];
                     let flag = if c.resolved {
                         "yes"
-                    } else if c.weak_error.abs() < crate::study::RESOLVED_Z * c.std_error {
+                    } else if !(c.std_error >= 0.0) {
+                        "no (fewer than 2 values)"
+                    } else if c.weak_error.abs() < crate::study::RESOLVED_Z * c.std_error || c.std_error == 0.0 {
                         "no (|e| < 4 SE)"
                     } else {
                         "no (bias > 0.1|e|)"
                     };
                     let _ = writeln!(
                         out,
-                        "{:>9} {:>4} {:>12.6} {:>12.6} {:>11} {:>10} {:>10} {:>10}  {}",
+                        "{:>9} {:>4} {:>12} {:>12} {:>11} {:>10} {:>10} {:>10}  {}",
                         eta,
-                        job.sde.substeps_for(eta),
-                        c.sga.mean,
-                        c.sde.mean,
+                        if job.sde.integrator == crate::job::Integrator::Exact { "—".to_string() } else { job.sde.substeps_for(eta).to_string() },
+                        mean_or_dash(&c.sga),
+                        mean_or_dash(&c.sde),
                         sci(c.weak_error),
                         sci(c.std_error),
                         sci(res.z * c.std_error),
@@ -77,7 +97,7 @@ pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
                     Some(o) => {
                         let _ = writeln!(
                             out,
-                            "observed order {:.2} ± {:.2} ({pct:.0}% interval, {} resolved points{}) | paper: {}",
+                            "observed order {:.2} ± {:.2} ({pct}% interval, {} resolved points{}) | paper: {}",
                             o.order,
                             o.half_width,
                             o.points,
@@ -95,6 +115,23 @@ pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
                     }
                 }
             }
+        }
+    }
+    if let Some(t) = job.target {
+        let goal = match t {
+            crate::job::Target::StdError(x) => format!("SE ≤ {x}"),
+            crate::job::Target::RelativeCi(r) => format!("±CI ≤ {r}·|e|"),
+        };
+        let _ = writeln!(out, "\nprecision target {goal} (cap {} SGA chains per η), after {} round(s):", job.max_paths, res.rounds);
+        for s in &res.schemes {
+            let met = s.target_met.as_deref().unwrap_or(&[]);
+            let line: Vec<String> = job
+                .etas
+                .iter()
+                .enumerate()
+                .map(|(e, eta)| format!("η = {eta}: {} ({} SGA / {} SDE paths)", if met.get(e) == Some(&true) { "met" } else { "not met" }, s.cells[e][0][0].sga.count, s.cells[e][0][0].sde.count))
+                .collect();
+            let _ = writeln!(out, "  {}: {}", s.scheme.name(), line.join("; "));
         }
     }
     // Warn where the SDE bias, not the Monte Carlo error, keeps a weak error unresolved.

@@ -256,7 +256,7 @@ impl Plan<'_> {
                     return Err(StudyError::Diverged {
                         kind: match it.kind {
                             Kind::Sga => format!("SGA ({})", scheme.name()),
-                            Kind::Sde => format!("SDE ({} drift)", setup.drift.name()),
+                            Kind::Sde => format!("SDE path for {} ({} drift)", scheme.name(), setup.drift.name()),
                         },
                         chain: c,
                         eta,

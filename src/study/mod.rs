@@ -324,9 +324,10 @@ fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, ela
                                     let c = r * nf + f;
                                     let (sga, sde, bias) = (sga_t.value[c], sde_t.value[c], sde_t.bias[c]);
                                     let weak_error = sga.mean - sde.mean;
-                                    let std_error = (sga.variance() / sga.count as f64 + sde.variance() / sde.count as f64).sqrt();
+                                    // Fewer than two values (e.g. all but one chain diverged) give no standard error.
+                                    let std_error = if sga.count < 2 || sde.count < 2 { f64::NAN } else { (sga.variance() / sga.count as f64 + sde.variance() / sde.count as f64).sqrt() };
                                     let bias_estimate = bias.mean.abs();
-                                    let resolved = weak_error.abs() >= RESOLVED_Z * std_error && bias_estimate <= RESOLVED_BIAS * weak_error.abs() && std_error > 0.0;
+                                    let resolved = std_error > 0.0 && weak_error.abs() >= RESOLVED_Z * std_error && bias_estimate <= RESOLVED_BIAS * weak_error.abs();
                                     Cell { sga, sde, bias, weak_error, std_error, bias_estimate, resolved }
                                 })
                                 .collect()
@@ -351,7 +352,7 @@ fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, ela
                 scheme,
                 drift: job.sde.drift_for(scheme),
                 noise: job.sde.noise,
-                paper_order: job.sde.paper_order(scheme),
+                paper_order: job.sde.paper_order(scheme, matches!(job.model, crate::job::ModelSpec::Lq { .. })),
                 cells,
                 orders,
                 diverged,
