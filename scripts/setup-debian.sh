@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages gansde needs to build and test:
 # HDF5 (library + h5dump), OpenMPI, libclang (for the MPI bindings), and
-# python3-h5py (tests open results files the way researchers do).
+# python3-h5py (tests open results files the way researchers do), GNU time
+# (the scaling benchmark).
 # Safe to run repeatedly; uses sudo when not root.
 set -euo pipefail
-pkgs=(libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin libclang-dev pkg-config python3-h5py)
+pkgs=(libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin libclang-dev pkg-config python3-h5py time)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

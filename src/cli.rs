@@ -20,6 +20,26 @@ pub const EXIT_CODES: &str = "Exit codes: 0 done (or already complete with --res
 pub enum Command {
     /// Weak error of SGA against its SDE at each η, with the observed order in η.
     WeakError(WeakErrorArgs),
+    /// Validate a job without running it and estimate its cost on a layout.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The TOML job file.
+    pub job: PathBuf,
+    /// Override a job key (repeatable), as for weak-error.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// MPI ranks planned.
+    #[arg(long, default_value_t = 1)]
+    pub ranks: usize,
+    /// Threads per rank planned (default: the CPUs of this machine).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Chains timed per (scheme, η, SGA/SDE) in the pilot.
+    #[arg(long, default_value_t = 20)]
+    pub pilot: u64,
 }
 
 #[derive(clap::Args, Debug)]

@@ -190,11 +190,14 @@ impl SdeConfig {
         }
     }
 
-    /// The weak order the paper proves (or Remark 1 suggests) for this pairing.
-    pub fn paper_order(&self, s: Scheme) -> f64 {
+    /// The weak order the paper proves (or Remark 1 suggests) for this
+    /// pairing. `cross_free`: the game's per-sample θ–ω gradient cross
+    /// covariance vanishes (as for `lq`), so block and full noise coincide.
+    pub fn paper_order(&self, s: Scheme, cross_free: bool) -> f64 {
         match (s, self.drift_for(s), self.noise) {
             (Scheme::Alt, Drift::SecondOrder, Noise::Block) => 2.0,
             (Scheme::Sml, Drift::Modified, Noise::Full) => 2.0,
+            (Scheme::Alt, Drift::SecondOrder, Noise::Full) | (Scheme::Sml, Drift::Modified, Noise::Block) if cross_free => 2.0,
             _ => 1.0,
         }
     }
@@ -295,7 +298,9 @@ struct RawData {
 struct RawSource {
     file: Option<String>,
     dataset: Option<String>,
-    columns: Option<Vec<Column>>,
+    /// 0-based indices or header names; checked in [`source`] so a bad entry
+    /// gets a message in the job file's terms.
+    columns: Option<Vec<toml::Value>>,
     standardize: Option<bool>,
     draw: Option<String>,
     count: Option<i64>,
@@ -360,7 +365,16 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     for arg in overrides {
         apply_override(&mut table, arg)?;
     }
-    let effective = if overrides.is_empty() { text.clone() } else { format!("{text}\n# --set overrides applied:\n# {}\n", overrides.join("\n# ")) };
+    // The stored text reproduces the run: the file as written, or with
+    // overrides the canonical TOML of the overridden table under a comment
+    // naming them (control characters escaped so nothing leaves the comment).
+    let effective = if overrides.is_empty() {
+        text.clone()
+    } else {
+        let file = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        let canonical = toml::to_string(&table).map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: data::one_line(&format!("cannot write the job with --set applied: {e}")) })?;
+        format!("# {}\n{canonical}", data::one_line(&format!("{file} with --set {} applied", overrides.join(", "))))
+    };
     // Without overrides, deserialise the text itself so errors carry line and column.
     let parsed: Result<RawJob, toml::de::Error> = if overrides.is_empty() { toml::from_str(&text) } else { table.clone().try_into() };
     let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
@@ -520,18 +534,30 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
         if !p.exists() {
             return Err(ctx.err(&format!("{key}.file"), format!("data file {} does not exist (a relative path is taken from the job file's folder)", p.display())));
         }
+        let columns = src.columns.as_deref().map(|c| columns(ctx, &format!("{key}.columns"), c)).transpose()?;
         let is_h5 = matches!(p.extension().and_then(|e| e.to_str()), Some("h5" | "hdf5" | "he5"));
-        let mut s = if is_h5 {
+        let read = if is_h5 {
             let ds = src.dataset.as_deref().ok_or_else(|| ctx.err(&format!("{key}.dataset"), "required for an HDF5 file"))?;
-            data::read_hdf5(&p, ds, src.columns.as_deref())?
+            data::load_hdf5(&p, ds, columns.as_deref())?
         } else {
             if src.dataset.is_some() {
                 return Err(ctx.err(&format!("{key}.dataset"), "only for HDF5 files (.h5, .hdf5)"));
             }
-            data::read_csv(&p, src.columns.as_deref())?
+            data::load_csv(&p, columns.as_deref())?
         };
+        // A name and an index (or two equal names in the header) can pick the same column.
+        for (i, k) in read.picks.iter().enumerate() {
+            if let Some(j) = read.picks[..i].iter().position(|q| q == k) {
+                let cols = columns.as_deref().unwrap_or_default();
+                return Err(ctx.err(&format!("{key}.columns"), data::one_line(&format!("{} and {} select the same column {}; list each column once", cols[j], cols[i], read.labels[i]))));
+            }
+        }
+        if read.samples.dim == 0 {
+            return Err(ctx.err(&format!("{key}.file"), format!("{} has no columns; samples need at least one coordinate", p.display())));
+        }
+        let mut s = read.samples;
         if src.standardize.unwrap_or(false) {
-            s.standardize().map_err(|k| DataError::Constant { path: p.clone(), column: k.to_string() })?;
+            s.standardize().map_err(|k| DataError::Constant { path: p.clone(), column: read.labels[k].clone() })?;
         }
         return Ok(s);
     }
@@ -541,6 +567,18 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
         }
     }
     let kind = src.draw.as_deref().ok_or_else(|| ctx.err(key, "give either 'file' or 'draw' (\"normal\" or \"uniform\")"))?;
+    // Keys of the other distribution would be silently ignored.
+    let foreign = match kind {
+        "normal" => [("low", src.low.is_some()), ("high", src.high.is_some())],
+        "uniform" => [("mean", src.mean.is_some()), ("var", src.var.is_some())],
+        other => return Err(ctx.err(&format!("{key}.draw"), format!("unknown distribution \"{other}\"; valid: \"normal\", \"uniform\""))),
+    };
+    for (k, present) in foreign {
+        if present {
+            let owner = if kind == "normal" { "uniform" } else { "normal" };
+            return Err(ctx.err(&format!("{key}.{k}"), format!("only applies to draw = \"{owner}\" (this source has draw = \"{kind}\")")));
+        }
+    }
     let count = src.count.ok_or_else(|| ctx.err(&format!("{key}.count"), "required with 'draw'"))?;
     if count < 1 {
         return Err(ctx.err(&format!("{key}.count"), format!("{count} is not a positive number of samples")));
@@ -550,6 +588,10 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
         (Some(d), _) if d < 1 => return Err(ctx.err(&format!("{key}.dim"), "must be at least 1")),
         (Some(d), Some(l)) if d as usize != l => return Err(ctx.err(&format!("{key}.dim"), format!("is {d} but the mean/low vector has {l} entries"))),
         (Some(d), _) => d as usize,
+        (None, Some(0)) => {
+            let k = if src.mean.is_some() { "mean" } else { "low" };
+            return Err(ctx.err(&format!("{key}.{k}"), "is empty; samples need at least one coordinate"));
+        }
         (None, Some(l)) => l,
         (None, None) => return Err(ctx.err(&format!("{key}.dim"), "required when no mean (or low) vector is given")),
     };
@@ -576,9 +618,35 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
             }
             Draw::Uniform { low, high }
         }
-        other => return Err(ctx.err(&format!("{key}.draw"), format!("unknown distribution \"{other}\"; valid: \"normal\", \"uniform\""))),
+        _ => unreachable!("checked above"),
     };
     Ok(data::draw(seed, which, count as usize, &dist))
+}
+
+/// The `columns` of a file source: non-negative integers (0-based indices) or
+/// header names, at least one, none twice.
+fn columns(ctx: &Ctx, key: &str, raw: &[toml::Value]) -> Result<Vec<Column>, JobError> {
+    if raw.is_empty() {
+        return Err(ctx.err(key, "name at least one column (a 0-based index or a header name), or leave the key out for all columns"));
+    }
+    let mut out: Vec<Column> = Vec::with_capacity(raw.len());
+    for v in raw {
+        let c = match v {
+            toml::Value::Integer(i) if *i >= 0 => Column::Index(*i as usize),
+            toml::Value::String(s) => Column::Name(s.clone()),
+            other => {
+                return Err(ctx.err(
+                    key,
+                    format!("{} is not a column; columns are 0-based non-negative integer indices or header names (strings)", data::one_line(&other.to_string())),
+                ))
+            }
+        };
+        if out.contains(&c) {
+            return Err(ctx.err(key, format!("column {} is listed twice", data::one_line(&c.to_string()))));
+        }
+        out.push(c);
+    }
+    Ok(out)
 }
 
 fn parse_function(name: &str, dt: usize, dw: usize) -> Result<TestFunction, String> {
@@ -604,6 +672,9 @@ fn parse_function(name: &str, dt: usize, dw: usize) -> Result<TestFunction, Stri
         "loss" => Ok(TestFunction::Loss),
         s if s.contains('*') => {
             let (a, b) = s.split_once('*').unwrap();
+            if a.trim().is_empty() || b.trim().is_empty() || b.contains('*') {
+                return Err(format!("'{s}' is not a product of two coordinates (write e.g. \"theta1*omega1\")"));
+            }
             Ok(TestFunction::Product(coord(a)?, coord(b)?))
         }
         s => coord(s).map(TestFunction::Coord),
@@ -772,12 +843,12 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     };
 
     let e = &raw.estimate;
-    if e.paths < 1 {
-        return Err(ctx.err("estimate.paths", format!("{} paths is not allowed; need at least 1 (2 for a standard error)", e.paths)));
+    if e.paths < 2 {
+        return Err(ctx.err("estimate.paths", format!("{} paths is not allowed; need at least 2 (a standard error needs at least 2 paths)", e.paths)));
     }
     let sde_paths = e.sde_paths.unwrap_or(e.paths);
-    if sde_paths < 1 {
-        return Err(ctx.err("estimate.sde_paths", format!("{sde_paths} paths is not allowed; need at least 1")));
+    if sde_paths < 2 {
+        return Err(ctx.err("estimate.sde_paths", format!("{sde_paths} paths is not allowed; need at least 2 (a standard error needs at least 2 paths)")));
     }
     let block = e.block.unwrap_or(DEFAULT_BLOCK as i64);
     if block < 1 {
@@ -795,6 +866,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         (None, None) => None,
     };
     let max_paths = match (e.max_paths, target) {
+        (Some(m), _) if m < 2 => return Err(ctx.err("estimate.max_paths", format!("{m} paths is not allowed; need at least 2 (a standard error needs at least 2 paths)"))),
         (Some(_), None) => return Err(ctx.err("estimate.max_paths", "only used with target_se or target_rel_ci")),
         (Some(m), Some(_)) if m < e.paths => return Err(ctx.err("estimate.max_paths", format!("{m} is below estimate.paths = {}", e.paths))),
         (Some(m), Some(_)) => m as u64,
@@ -826,8 +898,20 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     let functions = e
         .functions
         .iter()
-        .map(|f| parse_function(f, dt, dw).map_err(|m| ctx.err("estimate.functions", m)))
+        .map(|f| parse_function(f, dt, dw).map_err(|m| ctx.err("estimate.functions", data::one_line(&m))))
         .collect::<Result<Vec<_>, _>>()?;
+    // u_k u_l = u_l u_k, and thetaK / omegaK / uK name the same coordinates.
+    let same = |a: &TestFunction, b: &TestFunction| match (a, b) {
+        (TestFunction::Product(i, j), TestFunction::Product(k, l)) => (i, j) == (k, l) || (i, j) == (l, k),
+        _ => a == b,
+    };
+    for (i, f) in functions.iter().enumerate() {
+        if let Some(j) = functions[..i].iter().position(|g| same(g, f)) {
+            let (a, b) = (e.functions[j].trim(), e.functions[i].trim());
+            let message = if a == b { format!("\"{a}\" is listed twice") } else { format!("\"{b}\" is the same test function as \"{a}\"; list each once") };
+            return Err(ctx.err("estimate.functions", data::one_line(&message)));
+        }
+    }
     let confidence = e.confidence.unwrap_or(0.95);
     if !(confidence > 0.0 && confidence < 1.0) {
         return Err(ctx.err("estimate.confidence", format!("{confidence} must lie strictly between 0 and 1")));
@@ -836,6 +920,10 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     let bound = raw.divergence.bound.unwrap_or(DEFAULT_BOUND);
     if !(bound > 0.0) {
         return Err(ctx.err("divergence.bound", "must be a positive number"));
+    }
+    let u0 = s.init.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if !(bound > u0) {
+        return Err(ctx.err("divergence.bound", format!("{bound} must exceed |u0| = {u0} (the Euclidean norm of sga.init), or every chain diverges at the start")));
     }
     let stop = match raw.divergence.action.as_deref().unwrap_or("stop") {
         "stop" => true,

@@ -195,6 +195,18 @@ impl Drop for OutputLock {
     }
 }
 
+/// "2 h 05 min", "3 min 10 s", "42 s".
+fn human_seconds(s: f64) -> String {
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
 /// Threads this process may use: SLURM_CPUS_PER_TASK when set, else the
 /// CPUs in our affinity mask / cgroup quota.
 fn default_threads() -> usize {
@@ -208,6 +220,35 @@ fn default_threads() -> usize {
 fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
     let root = comm.rank() == 0;
     match cli.command {
+        cli::Command::Check(args) => {
+            if !root {
+                return Ok(());
+            }
+            let job = job::load(&args.job, &args.set)?;
+            if args.ranks == 0 || args.threads == Some(0) || args.pilot == 0 {
+                return Err(BadInput("--ranks, --threads and --pilot must be at least 1".into()).into());
+            }
+            let threads = args.threads.unwrap_or_else(default_threads);
+            for w in &job.warnings {
+                eprintln!("warning: {w}");
+            }
+            let e = study::estimate(&job, args.ranks, threads, args.pilot)?;
+            println!("job {}: valid", args.job.display());
+            println!("  schemes {}, η values {}, record times {}, test functions {}", job.schemes.len(), job.etas.len(), job.record_times.len(), job.functions.len());
+            println!("  chain-steps      {:.3e}{}", e.chain_steps as f64, if job.target.is_some() { " (first round; a precision target adds rounds)" } else { "" });
+            println!("  blocks           {} of {} chains", e.blocks, job.block);
+            println!("  memory per rank  {:.1} MiB (estimate)", e.memory_per_rank as f64 / 1048576.0);
+            println!("  results file     {:.1} KiB (estimate)", e.output_bytes as f64 / 1024.0);
+            println!(
+                "  wall time        {} on {} rank(s) x {} thread(s), from a {:.1} s pilot of {} chains on this machine",
+                human_seconds(e.wall_seconds),
+                args.ranks,
+                threads,
+                e.pilot_seconds,
+                e.pilot_chains
+            );
+            Ok(())
+        }
         cli::Command::WeakError(args) => {
             let setup = (|| -> anyhow::Result<_> {
                 let job = job::load(&args.job, &args.set)?;

@@ -273,7 +273,7 @@ fn init_of_wrong_length_for_wgan() {
 fn zero_paths() {
     let c = Case::lq_with("paths = 50", "paths = 0");
     let out = c.run(&[]);
-    c.expect_bad_input(&out, &["job.toml", "estimate.paths", "0 paths is not allowed", "need at least 1"]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.paths", "0 paths is not allowed", "need at least 2"]);
 }
 
 #[test]
@@ -452,10 +452,312 @@ fn existing_results_file_needs_force() {
 
 #[test]
 fn diverging_chain_exits_3_without_results() {
-    let c = Case::new(&format!("{LQ}\n[divergence]\nbound = 1e-3\n"));
+    // The bound must exceed |u0|: start near 0, the chains leave the ball at once.
+    let lq = edit(LQ, "init = [1.0, -0.5, 0.5, 1.0]", "init = [1e-4, 0.0, 0.0, 0.0]");
+    let c = Case::new(&format!("{lq}\n[divergence]\nbound = 1e-3\n"));
     let out = c.run(&[]);
     let msg = expect_one_error(&out, 3, &["diverged at η = ", ", step ", "bound 0.001", "divergence.bound"]);
     assert!(msg.contains("η = 0.5") || msg.contains("η = 0.25"), "{msg}");
     assert!(!c.out().join("weak_error.h5").exists());
     assert!(!c.out().join("weak_error.h5.partial").exists());
+}
+
+#[test]
+fn bound_not_above_initial_norm() {
+    // |u0| = |(1, -0.5, 0.5, 1)| = √2.5 ≈ 1.58.
+    let c = Case::new(&format!("{LQ}\n[divergence]\nbound = 1.5\n"));
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "divergence.bound", "1.5 must exceed |u0| = 1.58", "sga.init"]);
+}
+
+// ------------------------------------------------- paths for a standard error
+
+#[test]
+fn one_path() {
+    let c = Case::lq_with("paths = 50", "paths = 1");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.paths", "1 paths is not allowed", "need at least 2", "standard error"]);
+}
+
+#[test]
+fn one_sde_path() {
+    let c = Case::lq_with("paths = 50\n", "paths = 50\nsde_paths = 1\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.sde_paths", "1 paths is not allowed", "need at least 2", "standard error"]);
+}
+
+#[test]
+fn one_max_path() {
+    let c = Case::lq_with("paths = 50\n", "paths = 50\ntarget_se = 0.01\nmax_paths = 1\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.max_paths", "1 paths is not allowed", "need at least 2"]);
+}
+
+// ------------------------------------------------------ drawn-sample keys
+
+#[test]
+fn uniform_with_mean() {
+    let c = Case::lq_with("draw = \"normal\"\ncount = 16", "draw = \"uniform\"\ncount = 16");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.latent.mean", "only applies to draw = \"normal\""]);
+}
+
+#[test]
+fn uniform_with_var() {
+    let c = Case::lq_with("draw = \"normal\"\ncount = 16\nmean = [0.3, 0.15]\n", "draw = \"uniform\"\ncount = 16\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.latent.var", "only applies to draw = \"normal\""]);
+}
+
+#[test]
+fn normal_with_low() {
+    let c = Case::lq_with("var = [0.31, 1.08]\n", "var = [0.31, 1.08]\nlow = [0.0, 0.0]\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.real.low", "only applies to draw = \"uniform\""]);
+}
+
+#[test]
+fn normal_with_high() {
+    let c = Case::lq_with("var = [0.31, 1.08]\n", "var = [0.31, 1.08]\nhigh = [1.0, 1.0]\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.real.high", "only applies to draw = \"uniform\""]);
+}
+
+#[test]
+fn empty_mean() {
+    let c = Case::lq_with("mean = [0.3, 0.15]\nvar = [1.0, 0.25]\n", "mean = []\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.latent.mean", "is empty", "at least one coordinate"]);
+}
+
+// ------------------------------------------------------------ data columns
+
+/// The tanh-wgan job with `columns = [0, 1]` replaced by `columns`.
+fn wgan_columns(csv: &str, columns: &str) -> Case {
+    let c = Case::wgan(csv);
+    std::fs::write(&c.job, edit(WGAN, "columns = [0, 1]", columns)).unwrap();
+    c
+}
+
+#[test]
+fn empty_columns() {
+    let c = wgan_columns(GOOD_CSV, "columns = []");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.real.columns", "name at least one column"]);
+}
+
+#[test]
+fn empty_latent_columns() {
+    let c = Case::wgan(GOOD_CSV);
+    let job = edit(WGAN, "draw = \"normal\"\ndim = 1\ncount = 16\n", "file = \"real.csv\"\ncolumns = []\n");
+    std::fs::write(&c.job, job).unwrap();
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.latent.columns", "name at least one column"]);
+}
+
+#[test]
+fn negative_column() {
+    let c = wgan_columns(GOOD_CSV, "columns = [-1]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.real.columns", "-1 is not a column", "0-based non-negative integer", "header names"]);
+}
+
+#[test]
+fn column_listed_twice() {
+    let c = wgan_columns(GOOD_CSV, "columns = [0, 0]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.real.columns", "column 0 is listed twice"]);
+}
+
+#[test]
+fn column_by_name_and_index() {
+    let c = wgan_columns(GOOD_CSV, "columns = [\"x\", 0]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "data.real.columns", "'x' and 0 select the same column 'x'"]);
+}
+
+#[test]
+fn constant_csv_column_is_named() {
+    let c = Case::wgan("x,y\n0.1,0.2\n0.5,0.2\n-0.2,0.2\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["real.csv", "column 'y' is constant", "cannot be standardised"]);
+}
+
+// ------------------------------------------------------- CSV quoting, BOM
+
+#[test]
+fn csv_with_bom_and_quoted_text_column_runs() {
+    // A byte-order mark, a quoted header, and an unselected text column
+    // holding commas and doubled quotes.
+    let csv = "\u{feff}\"x\",y,\"note, free text\"\r\n0.1,0.2,\"a, \"\"quoted\"\" note\"\r\n0.5,\"-0.3\",plain\r\n-0.2,0.9,\"\"\r\n1.1,0.4,\"x,y\"\r\n";
+    let c = Case::wgan(csv);
+    let out = c.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    // The same numbers as the plain file.
+    let plain = Case::wgan(GOOD_CSV);
+    assert_eq!(plain.run(&[]).status.code(), Some(0));
+    let read = |c: &Case| hdf5::File::open(c.out().join("weak_error.h5")).unwrap().dataset("data/real").unwrap().read_raw::<f64>().unwrap();
+    assert_eq!(read(&c), read(&plain));
+}
+
+#[test]
+fn csv_columns_by_quoted_name() {
+    let c = wgan_columns("\u{feff}\"a, b\",x,y\n\"t, 1\",0.1,0.2\n\"t\"\"2\",0.5,-0.3\nt3,-0.2,0.9\n", "columns = [\"x\", \"y\"]");
+    let out = c.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn csv_unclosed_quote() {
+    let c = Case::wgan("x,y\n0.1,0.2\n0.5,\"-0.3\n-0.2,0.9\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["real.csv", "line 3", "quoted field is not closed"]);
+}
+
+#[test]
+fn csv_quoted_non_numeric_cell() {
+    let c = Case::wgan("x,y\n0.1,0.2\n0.5,\"a, b\"\n");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["real.csv", "line 3", "column 'y'", "'a, b' is not a number", "must be a finite number"]);
+}
+
+// ------------------------------------------------------------- HDF5 input
+
+/// The tanh-wgan job reading `real.h5` (dataset `x`, 4 x 2 as given) with `columns`.
+fn wgan_h5(rows: &[[f64; 2]], columns: &str) -> Case {
+    let c = Case::new(&edit(&edit(WGAN, "file = \"real.csv\"", "file = \"real.h5\"\ndataset = \"x\""), "columns = [0, 1]", columns));
+    let f = hdf5::File::create(c.dir.path().join("real.h5")).unwrap();
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    f.new_dataset::<f64>().shape([rows.len(), 2]).create("x").unwrap().write_raw(&flat).unwrap();
+    c
+}
+
+const H5_ROWS: [[f64; 2]; 4] = [[0.1, 0.2], [0.5, -0.3], [-0.2, 0.9], [1.1, 0.4]];
+
+#[test]
+fn hdf5_input_runs() {
+    let c = wgan_h5(&H5_ROWS, "columns = [1, 0]");
+    let out = c.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn hdf5_column_by_name() {
+    let c = wgan_h5(&H5_ROWS, "columns = [\"x\", 1]");
+    let out = c.run(&[]);
+    let msg = c.expect_bad_input(&out, &["real.h5", "'x'", "HDF5 datasets have no header; select columns by index, 0 to 1"]);
+    assert!(!msg.contains(".."), "{msg}");
+}
+
+#[test]
+fn hdf5_column_out_of_range() {
+    let c = wgan_h5(&H5_ROWS, "columns = [0, 2]");
+    let out = c.run(&[]);
+    let msg = c.expect_bad_input(&out, &["real.h5", "no column 2", "0 to 1"]);
+    assert!(!msg.contains(".."), "{msg}");
+}
+
+#[test]
+fn hdf5_nan_names_row() {
+    let mut rows = H5_ROWS;
+    rows[2][1] = f64::NAN;
+    let c = wgan_h5(&rows, "columns = [0, 1]");
+    let out = c.run(&[]);
+    let msg = c.expect_bad_input(&out, &["real.h5", "dataset 'x'", "row 3", "column 1", "NaN is not finite"]);
+    assert!(!msg.contains("line"), "{msg}");
+}
+
+#[test]
+fn hdf5_constant_column_names_index() {
+    let rows = [[0.1, 7.0], [0.5, 7.0], [-0.2, 7.0], [1.1, 7.0]];
+    let c = wgan_h5(&rows, "columns = [0, 1]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["real.h5", "column 1 of dataset 'x' is constant"]);
+}
+
+// ---------------------------------------------------------- test functions
+
+#[test]
+fn function_listed_twice() {
+    let c = Case::lq_with("\"theta1*omega1\"]", "\"theta1*omega1\", \"theta1\"]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.functions", "\"theta1\" is listed twice"]);
+}
+
+#[test]
+fn function_repeated_under_another_name() {
+    let c = Case::lq_with("\"theta1*omega1\"]", "\"theta1*omega1\", \"u3*u1\"]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.functions", "\"u3*u1\" is the same test function as \"theta1*omega1\""]);
+}
+
+#[test]
+fn product_with_one_factor() {
+    let c = Case::lq_with("\"theta1*omega1\"]", "\"omega2*\"]");
+    let out = c.run(&[]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.functions", "'omega2*' is not a product of two coordinates"]);
+}
+
+// ----------------------------------------------- stored job reproduces a run
+
+/// `weak_error/<scheme>/<name>` as bits, for every numeric dataset.
+fn result_bits(path: &Path) -> Vec<(String, Vec<u64>)> {
+    let f = hdf5::File::open(path).unwrap();
+    let mut out = Vec::new();
+    for scheme in ["alt", "sml"] {
+        let g = f.group(&format!("weak_error/{scheme}")).unwrap();
+        for name in ["sga_mean", "sga_m2", "sde_mean", "sde_m2", "bias_mean", "weak_error", "standard_error"] {
+            let v = g.dataset(name).unwrap().read_raw::<f64>().unwrap();
+            out.push((format!("{scheme}/{name}"), v.iter().map(|x| x.to_bits()).collect()));
+        }
+        let counts = g.dataset("sga_count").unwrap().read_raw::<u64>().unwrap();
+        out.push((format!("{scheme}/sga_count"), counts));
+    }
+    out
+}
+
+#[test]
+fn stored_job_text_reproduces_a_run_with_overrides() {
+    let c = Case::new(LQ);
+    // A value spanning two lines must not break out of the comment.
+    let out = c.run(&["--set", "estimate.paths=40", "--set", "sga.eta=[0.5,\n 0.25]", "--set", "seed=7"]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let first = c.out().join("weak_error.h5");
+    let f = hdf5::File::open(&first).unwrap();
+    let text = f.attr("job").unwrap().read_scalar::<hdf5::types::VarLenUnicode>().unwrap().as_str().to_string();
+    let fingerprint: u64 = f.attr("fingerprint").unwrap().read_scalar().unwrap();
+    drop(f);
+    let first_line = text.lines().next().unwrap();
+    assert!(first_line.starts_with("# job.toml with --set estimate.paths=40, sga.eta=[0.5,\\n 0.25], seed=7 applied"), "{text}");
+    assert!(text.lines().nth(1).is_some_and(|l| !l.starts_with(" 0.25]")), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with('#')).count(), 1, "{text}");
+
+    let rerun = c.dir.path().join("rerun.toml");
+    std::fs::write(&rerun, &text).unwrap();
+    let out2 = c.dir.path().join("out2");
+    let o = Command::new(BIN).arg("weak-error").arg(&rerun).arg("--out").arg(&out2).arg("--quiet").current_dir(c.dir.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&o.stderr));
+    let second = out2.join("weak_error.h5");
+    assert_eq!(result_bits(&first), result_bits(&second));
+    let f = hdf5::File::open(&second).unwrap();
+    assert_eq!(f.attr("fingerprint").unwrap().read_scalar::<u64>().unwrap(), fingerprint, "the rerun is the same study");
+    assert_eq!(f.attr("seed").unwrap().read_scalar::<u64>().unwrap(), 7);
+    // The overrides took effect: 40 paths, not the file's 50.
+    let counts = f.dataset("weak_error/alt/sga_count").unwrap().read_raw::<u64>().unwrap();
+    assert!(counts.iter().all(|&n| n == 40), "{counts:?}");
+
+    // And differ from the run without them.
+    let plain = Case::new(LQ);
+    assert_eq!(plain.run(&[]).status.code(), Some(0));
+    assert_ne!(result_bits(&plain.out().join("weak_error.h5")), result_bits(&first));
+}
+
+#[test]
+fn stored_job_text_without_overrides_is_the_file() {
+    let c = Case::new(LQ);
+    let out = c.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let f = hdf5::File::open(c.out().join("weak_error.h5")).unwrap();
+    let text = f.attr("job").unwrap().read_scalar::<hdf5::types::VarLenUnicode>().unwrap().as_str().to_string();
+    assert_eq!(text, LQ);
 }

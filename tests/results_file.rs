@@ -36,7 +36,7 @@ fn h5py(script: &str, file: &Path) -> String {
 const CHECK: &str = r#"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
-for a in ["study", "job", "crate_version", "git_commit", "rng_scheme", "block_size", "seed", "ranks", "threads", "created_utc", "elapsed_seconds", "chain_steps"]:
+for a in ["study", "job", "crate_version", "git_commit", "rng_scheme", "block_size", "seed", "fingerprint", "ranks", "threads", "created_utc", "elapsed_seconds", "reduce_seconds", "state_save_seconds", "chain_steps"]:
     assert a in f.attrs, a
 eta = f["weak_error/eta"][:]
 rec = f["weak_error/record_time"][:]

@@ -2,7 +2,8 @@
 //!
 //! - root attributes: `study`, `job` (the job text), `crate_version`,
 //!   `git_commit`, `rng_scheme`, `block_size`, `seed`, `fingerprint`, `ranks`, `threads`,
-//!   `created_utc`, `elapsed_seconds`, `chain_steps` (timings live only here);
+//!   `created_utc`, `elapsed_seconds`, `state_save_seconds`, `reduce_seconds`,
+//!   `chain_steps` (timings live only here);
 //! - `data/latent` [N, d_z] and `data/real` [M, d_x]: the samples the game used;
 //! - `weak_error/eta` [n_eta], `weak_error/record_time` [n_rec],
 //!   `weak_error/test_function` [n_f] (names);
@@ -70,6 +71,8 @@ pub fn write_weak_error(path: &Path, job: &Job, res: &WeakErrorResult, info: &Ru
         attr_str(&f, "created_utc", &utc_now())?;
         attr_f64(&f, "elapsed_seconds", res.elapsed.as_secs_f64())?;
         attr_u64(&f, "chain_steps", res.chain_steps)?;
+        attr_f64(&f, "state_save_seconds", res.save_time.as_secs_f64())?;
+        attr_f64(&f, "reduce_seconds", res.reduce_time.as_secs_f64())?;
 
         let data = f.create_group("data")?;
         dataset(&data, "latent", &[job.latent.n, job.latent.dim], &job.latent.data, "latent samples z_i, one per row")?;

@@ -5,7 +5,10 @@
 //! reports through an [`Observer`].
 
 mod block;
+mod estimate;
 mod runner;
+
+pub use estimate::{estimate, Estimate};
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -141,6 +144,10 @@ pub struct WeakErrorResult {
     pub chain_steps: u64,
     /// Rounds of blocks run (1 without a precision target).
     pub rounds: usize,
+    /// Rank 0's time spent saving state (periodic saves).
+    pub save_time: Duration,
+    /// Rank 0's time in the reductions (including waiting for other ranks).
+    pub reduce_time: Duration,
 }
 
 /// Ratio |e|/SE at and above which a weak error counts as resolved.
@@ -188,6 +195,7 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
     let mut want: Vec<usize> = (0..ng).map(|g| plan.initial_blocks(g)).collect();
     let mut totals = vec![BlockResult::empty(plan.ncells); ng];
     let (mut rounds, mut chain_steps) = (0, 0u64);
+    let (mut save_time, mut reduce_time) = (Duration::ZERO, Duration::ZERO);
     let silent = Silent;
     loop {
         let blocks: Vec<Range<usize>> = (0..ng).map(|g| done[g]..want[g]).collect();
@@ -200,7 +208,7 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
         // Balance the work still to do; each rank owns a contiguous range for the reduction.
         let costs: Vec<u64> = items.iter().map(|it| if saved.contains_key(&it.key()) { 0 } else { it.cost }).collect();
         let mine = cluster::plan::partition(&costs, comm.size())[comm.rank()].clone();
-        let (results, failure) = run_items(&plan, &items, mine.clone(), threads, &saved, comm.rank(), control, if root { observer } else { &silent });
+        let (results, failure) = run_items(&plan, &items, mine.clone(), threads, &saved, comm.rank(), control, if root { observer } else { &silent }, &mut save_time);
 
         // Agree on failure before anything else, so no rank waits for nodes that never come.
         let code = comm.max(failure.as_ref().map_or(0, |(_, e)| e.exit_code() as u64)) as u8;
@@ -219,7 +227,10 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
                 saved.insert(items[mine.start + k].key(), r.clone());
             }
         }
-        if let Some(round) = reduce_round(&plan, &items, mine, &results, &blocks, comm) {
+        let t = Instant::now();
+        let round = reduce_round(&plan, &items, mine, &results, &blocks, comm);
+        reduce_time += t.elapsed();
+        if let Some(round) = round {
             for (t, r) in totals.iter_mut().zip(round) {
                 if let Some(r) = r {
                     *t = t.merge(&r);
@@ -236,6 +247,8 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
     }
     let mut result = assemble(job, &totals, comm.size(), threads, start.elapsed(), chain_steps);
     result.rounds = rounds;
+    result.save_time = save_time;
+    result.reduce_time = reduce_time;
     if let Some(t) = job.target {
         for (s, sr) in result.schemes.iter_mut().enumerate() {
             sr.target_met = Some((0..job.etas.len()).map(|e| shortfall(&plan, &totals, s, e, t) <= 1.0).collect());
@@ -360,5 +373,5 @@ fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, ela
             }
         })
         .collect();
-    WeakErrorResult { schemes, z, ranks, threads, elapsed, chain_steps, rounds: 1 }
+    WeakErrorResult { schemes, z, ranks, threads, elapsed, chain_steps, rounds: 1, save_time: Duration::ZERO, reduce_time: Duration::ZERO }
 }

@@ -49,6 +49,7 @@ pub(super) fn run_items(
     rank: usize,
     control: &Control,
     observer: &dyn Observer,
+    save_time: &mut Duration,
 ) -> (Vec<Option<BlockResult>>, Failure) {
     let game = plan.game;
     let slots: Vec<OnceLock<BlockResult>> = range.clone().map(|_| OnceLock::new()).collect();
@@ -111,10 +112,12 @@ pub(super) fn run_items(
             }
             if let Some(store) = control.state {
                 if last_save.elapsed() >= control.interval {
+                    let t = Instant::now();
                     let c = computed(&slots);
                     if let Err(e) = save_state(store, rank, c.iter().map(|(k, r)| (*k, r)), saved) {
                         save_error.get_or_insert(e);
                     }
+                    *save_time += t.elapsed();
                     last_save = Instant::now();
                 }
             }
