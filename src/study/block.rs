@@ -103,6 +103,8 @@ pub(super) struct Plan<'a> {
     pub(super) ncells: usize,
     /// Blocks are always full (precision targets grow studies by whole blocks).
     pub(super) whole_blocks: bool,
+    /// Measured nanoseconds per chain of each group (empty: use the model).
+    measured: Vec<u64>,
 }
 
 impl<'a> Plan<'a> {
@@ -118,7 +120,7 @@ impl<'a> Plan<'a> {
                     .collect()
             })
             .collect();
-        Plan { job, game, setups, ncells: job.record_times.len() * job.functions.len(), whole_blocks: job.target.is_some() }
+        Plan { job, game, setups, ncells: job.record_times.len() * job.functions.len(), whole_blocks: job.target.is_some(), measured: Vec::new() }
     }
 
     /// The number of (scheme, η, kind) groups.
@@ -147,13 +149,37 @@ impl<'a> Plan<'a> {
         paths.div_ceil(self.job.block) as usize
     }
 
-    /// Cost of one η-step of one chain of the group (planning weight only).
-    fn step_cost(&self, scheme: usize, eta: usize, kind: Kind) -> u64 {
+    /// Cost of one chain of the group (planning weight only): measured
+    /// nanoseconds when calibrated, else η-steps times drift evaluations.
+    fn chain_cost(&self, group: usize, scheme: usize, eta: usize, kind: Kind) -> u64 {
+        if let Some(c) = self.measured.get(group) {
+            return (*c).max(1);
+        }
         let steps = self.job.steps[eta] as u64;
         match kind {
             Kind::Sga => steps,
             Kind::Sde => steps * self.setups[scheme][eta].cost_per_step() as u64,
         }
+    }
+
+    /// Times `chains` chains of every group on this thread (results
+    /// discarded) and returns nanoseconds per chain, for balancing ranks.
+    pub(super) fn pilot(&self, chains: u64, sga: &mut SgaWork, sde: &mut SdeWork) -> Result<Vec<u64>, StudyError> {
+        let (done, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+        (0..self.ngroups())
+            .map(|g| {
+                let mut it = self.item(g, 0);
+                it.count = chains.min(it.count).max(1);
+                let t = std::time::Instant::now();
+                self.run(&it, sga, sde, &done, &stop)?;
+                Ok((t.elapsed().as_nanos() as u64 / it.count).max(1))
+            })
+            .collect()
+    }
+
+    /// Uses measured per-chain costs from now on.
+    pub(super) fn calibrate(&mut self, ns_per_chain: Vec<u64>) {
+        self.measured = ns_per_chain;
     }
 
     /// Block `b` of a group.
@@ -165,7 +191,7 @@ impl<'a> Plan<'a> {
         };
         let first = b as u64 * self.job.block;
         let count = if self.whole_blocks { self.job.block } else { self.job.block.min(paths - first) };
-        Item { group, block: b, scheme, eta, kind, first, count, cost: self.step_cost(scheme, eta, kind) * count }
+        Item { group, block: b, scheme, eta, kind, first, count, cost: self.chain_cost(group, scheme, eta, kind) * count }
     }
 
     /// The blocks `ranges[g]` of every group g, group by group.

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, Comm};
 use crate::job::{Drift, Job, Noise, Scheme, Target};
+use crate::sde::SdeWork;
+use crate::sga::SgaWork;
 use crate::stats::{fit_order, normal_quantile, Moments, OrderFit};
 
 use block::{BlockResult, Kind, Plan};
@@ -55,6 +57,9 @@ pub enum StudyError {
     #[error("cannot save state in {dir}: {reason}")]
     Save { dir: String, reason: String },
 }
+
+/// Chains per group timed to balance ranks.
+const PILOT_CHAINS: u64 = 8;
 
 /// Exit code of a diverged study.
 pub const EXIT_DIVERGED: u8 = 3;
@@ -165,11 +170,32 @@ pub const RESOLVED_BIAS: f64 = 0.1;
 pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control, observer: &dyn Observer) -> Result<Option<WeakErrorResult>, StudyError> {
     let start = Instant::now();
     let game = job.game();
-    let plan = Plan::new(job, game.as_ref());
+    let mut plan = Plan::new(job, game.as_ref());
     let root = comm.rank() == 0;
     if root {
         for w in &job.warnings {
             observer.warning(w);
+        }
+    }
+    if comm.size() > 1 {
+        // Balance ranks by measured cost: rank 0 times a few chains of every
+        // group and all ranks adopt its figures (the split never affects results).
+        let pilot = if root {
+            let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game.as_ref())).max().unwrap_or(1);
+            let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
+            plan.pilot(PILOT_CHAINS, &mut SgaWork::new(game.as_ref()), &mut SdeWork::new(game.as_ref(), max_cols, max_levels))
+        } else {
+            Ok(vec![0; plan.ngroups()])
+        };
+        let ok = comm.max(pilot.is_err() as u64) == 0;
+        let costs = match (ok, pilot) {
+            (true, Ok(c)) => c,
+            // A chain diverged in the pilot: the model weights will do; the run reports it.
+            _ => vec![0; plan.ngroups()],
+        };
+        let costs: Vec<u64> = costs.iter().map(|&c| comm.max(c)).collect();
+        if costs.iter().all(|&c| c > 0) {
+            plan.calibrate(costs);
         }
     }
     // Blocks saved by any rank of an earlier run (every rank reads them all).
