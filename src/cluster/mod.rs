@@ -19,6 +19,13 @@ pub trait Comm {
     fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>>;
     /// The maximum of `v` over all ranks, known to every rank.
     fn max(&self, v: u64) -> u64;
+    /// Other ranks: tell rank 0 how much of this round's work is done;
+    /// `last` marks a rank's final report of the round. Returns at once.
+    fn report_progress(&self, _done: u64, _last: bool) {}
+    /// Rank 0: the reports received since the last call, as (rank, done, last).
+    fn collect_progress(&self) -> Vec<(usize, u64, bool)> {
+        Vec::new()
+    }
 }
 
 /// One process: rank 0 of 1.

@@ -10,6 +10,9 @@ use mpi::Count;
 
 use super::Comm;
 
+/// Tag of progress reports (point-to-point, separate from collectives).
+const PROGRESS_TAG: i32 = 77;
+
 /// MPI_COMM_WORLD; finalises MPI when dropped.
 pub struct MpiComm {
     _universe: Universe,
@@ -57,6 +60,20 @@ impl Comm for MpiComm {
             root.gather_varcount_into(bytes);
             None
         }
+    }
+
+    fn report_progress(&self, done: u64, last: bool) {
+        // 16 bytes go eagerly: the send completes locally, never waiting for rank 0.
+        self.world.process_at_rank(0).send_with_tag(&[done, last as u64][..], PROGRESS_TAG);
+    }
+
+    fn collect_progress(&self) -> Vec<(usize, u64, bool)> {
+        let mut out = Vec::new();
+        while let Some(status) = self.world.any_process().immediate_probe_with_tag(PROGRESS_TAG) {
+            let (v, _) = self.world.process_at_rank(status.source_rank()).receive_vec_with_tag::<u64>(PROGRESS_TAG);
+            out.push((status.source_rank() as usize, v[0], v[1] == 1));
+        }
+        out
     }
 
     fn max(&self, v: u64) -> u64 {

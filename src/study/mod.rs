@@ -30,6 +30,8 @@ pub trait Observer: Sync {
     fn progress(&self, _done: u64, _total: u64) {}
     /// Something the researcher should know that does not stop the study.
     fn warning(&self, _message: &str) {}
+    /// A round of `chain_steps` finest-level η-steps (over all ranks) starts.
+    fn round(&self, _chain_steps: u64) {}
 }
 
 /// An observer that ignores everything (tests, quiet runs).
@@ -230,11 +232,16 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
             break;
         }
         rounds += 1;
-        chain_steps += items.iter().map(|it| plan.chain_steps(it)).sum::<u64>();
+        let round_steps: u64 = items.iter().map(|it| plan.chain_steps(it)).sum();
+        chain_steps += round_steps;
+        if root {
+            observer.round(round_steps);
+        }
         // Balance the work still to do; each rank owns a contiguous range for the reduction.
         let costs: Vec<u64> = items.iter().map(|it| if saved.contains_key(&it.key()) { 0 } else { it.cost }).collect();
         let mine = cluster::plan::partition(&costs, comm.size())[comm.rank()].clone();
-        let (results, failure) = run_items(&plan, &items, mine.clone(), threads, &saved, comm.rank(), control, if root { observer } else { &silent }, &mut save_time);
+        let round_total: u64 = costs.iter().sum();
+        let (results, failure) = run_items(&plan, &items, mine.clone(), threads, &saved, comm.rank(), control, if root { observer } else { &silent }, &mut save_time, comm, round_total);
 
         // Agree on failure before anything else, so no rank waits for nodes that never come.
         let code = comm.max(failure.as_ref().map_or(0, |(_, e)| e.exit_code() as u64)) as u8;

@@ -50,6 +50,8 @@ pub(super) fn run_items(
     control: &Control,
     observer: &dyn Observer,
     save_time: &mut Duration,
+    comm: &dyn Comm,
+    round_total: u64,
 ) -> (Vec<Option<BlockResult>>, Failure) {
     let game = plan.game;
     let slots: Vec<OnceLock<BlockResult>> = range.clone().map(|_| OnceLock::new()).collect();
@@ -59,7 +61,6 @@ pub(super) fn run_items(
         }
     }
     let mut order: Vec<usize> = range.clone().filter(|&i| slots[i - range.start].get().is_none()).collect();
-    let total: u64 = order.iter().map(|&i| items[i].cost).sum();
     // Costliest blocks first keeps threads busy to the end; the order never affects results.
     order.sort_by_key(|&i| std::cmp::Reverse(items[i].cost));
     let next = AtomicUsize::new(0);
@@ -72,7 +73,12 @@ pub(super) fn run_items(
         slots.iter().enumerate().filter_map(|(k, s)| s.get().map(|r| (items[range.start + k].key(), r.clone()))).collect()
     };
     let mut last_save = Instant::now();
+    let mut last_report = Instant::now();
     let mut save_error = None;
+    // Rank 0 shows the work of all ranks: its own plus the others' reports.
+    let root = comm.rank() == 0;
+    let mut others = vec![(0u64, false); comm.size()];
+    others[0].1 = true;
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
@@ -105,10 +111,27 @@ pub(super) fn run_items(
             if control.stop.load(Ordering::Relaxed) {
                 stop.store(true, Ordering::Relaxed);
             }
-            let finished = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
-            observer.progress(done.load(Ordering::Relaxed), total.max(1));
-            if finished {
-                break;
+            let mine_done = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
+            let now = done.load(Ordering::Relaxed);
+            if root {
+                for (r, d, last) in comm.collect_progress() {
+                    others[r] = (d, last);
+                }
+                let all: u64 = now + others[1..].iter().map(|o| o.0).sum::<u64>();
+                observer.progress(all.min(round_total), round_total.max(1));
+                // Every other rank's last report must be in before the round's collectives.
+                if mine_done && others.iter().all(|o| o.1) {
+                    break;
+                }
+            } else {
+                if mine_done {
+                    comm.report_progress(now, true);
+                    break;
+                }
+                if last_report.elapsed() >= Duration::from_secs(1) {
+                    comm.report_progress(now, false);
+                    last_report = Instant::now();
+                }
             }
             if let Some(store) = control.state {
                 if last_save.elapsed() >= control.interval {
