@@ -20,11 +20,21 @@ pub trait Comm {
     /// The maximum of `v` over all ranks, known to every rank.
     fn max(&self, v: u64) -> u64;
     /// Other ranks: tell rank 0 how much of this round's work is done;
-    /// `last` marks a rank's final report of the round. Returns at once.
-    fn report_progress(&self, _done: u64, _last: bool) {}
-    /// Rank 0: the reports received since the last call, as (rank, done, last).
-    fn collect_progress(&self) -> Vec<(usize, u64, bool)> {
+    /// `last` marks a rank's final report of the round, `failed` a failure.
+    /// Returns at once.
+    fn report_progress(&self, _done: u64, _last: bool, _failed: bool) {}
+    /// Rank 0: the reports received since the last call, as
+    /// (rank, done, last, failed).
+    fn collect_progress(&self) -> Vec<(usize, u64, bool, bool)> {
         Vec::new()
+    }
+    /// Rank 0: the one end-of-round word to `rank` (`stop`: abandon the
+    /// round's remaining work). Every other rank gets exactly one per round.
+    fn send_round_word(&self, _rank: usize, _stop: bool) {}
+    /// Other ranks: rank 0's word for this round, if it has arrived
+    /// (`wait`: block until it does).
+    fn round_word(&self, _wait: bool) -> Option<bool> {
+        None
     }
 }
 

@@ -12,6 +12,8 @@ use super::Comm;
 
 /// Tag of progress reports (point-to-point, separate from collectives).
 const PROGRESS_TAG: i32 = 77;
+/// Tag of rank 0's end-of-round word (stop or carry on).
+const WORD_TAG: i32 = 78;
 
 /// MPI_COMM_WORLD; finalises MPI when dropped.
 pub struct MpiComm {
@@ -62,18 +64,31 @@ impl Comm for MpiComm {
         }
     }
 
-    fn report_progress(&self, done: u64, last: bool) {
-        // 16 bytes go eagerly: the send completes locally, never waiting for rank 0.
-        self.world.process_at_rank(0).send_with_tag(&[done, last as u64][..], PROGRESS_TAG);
+    fn report_progress(&self, done: u64, last: bool, failed: bool) {
+        // A few bytes go eagerly: the send completes locally, never waiting for rank 0.
+        self.world.process_at_rank(0).send_with_tag(&[done, last as u64, failed as u64][..], PROGRESS_TAG);
     }
 
-    fn collect_progress(&self) -> Vec<(usize, u64, bool)> {
+    fn collect_progress(&self) -> Vec<(usize, u64, bool, bool)> {
         let mut out = Vec::new();
         while let Some(status) = self.world.any_process().immediate_probe_with_tag(PROGRESS_TAG) {
             let (v, _) = self.world.process_at_rank(status.source_rank()).receive_vec_with_tag::<u64>(PROGRESS_TAG);
-            out.push((status.source_rank() as usize, v[0], v[1] == 1));
+            out.push((status.source_rank() as usize, v[0], v[1] == 1, v[2] == 1));
         }
         out
+    }
+
+    fn send_round_word(&self, rank: usize, stop: bool) {
+        self.world.process_at_rank(rank as i32).send_with_tag(&(stop as u64), WORD_TAG);
+    }
+
+    fn round_word(&self, wait: bool) -> Option<bool> {
+        let root = self.world.process_at_rank(0);
+        if !wait && root.immediate_probe_with_tag(WORD_TAG).is_none() {
+            return None;
+        }
+        let (v, _) = root.receive_with_tag::<u64>(WORD_TAG);
+        Some(v == 1)
     }
 
     fn max(&self, v: u64) -> u64 {

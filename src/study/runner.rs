@@ -79,6 +79,8 @@ pub(super) fn run_items(
     let root = comm.rank() == 0;
     let mut others = vec![(0u64, false); comm.size()];
     others[0].1 = true;
+    let (mut any_failed, mut worded) = (false, vec![false; comm.size()]);
+    let (mut got_word, mut stopped_by_root) = (false, false);
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
@@ -112,24 +114,55 @@ pub(super) fn run_items(
                 stop.store(true, Ordering::Relaxed);
             }
             let mine_done = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
+            let failed = failure.lock().unwrap().is_some();
             let now = done.load(Ordering::Relaxed);
             if root {
-                for (r, d, last) in comm.collect_progress() {
+                for (r, d, last, f) in comm.collect_progress() {
                     others[r] = (d, last);
+                    any_failed |= f;
+                }
+                any_failed |= failed;
+                if any_failed {
+                    // A failure anywhere stops every rank now, not when its share is done.
+                    stop.store(true, Ordering::Relaxed);
+                    for (r, w) in worded.iter_mut().enumerate().skip(1) {
+                        if !*w {
+                            comm.send_round_word(r, true);
+                            *w = true;
+                        }
+                    }
                 }
                 let all: u64 = now + others[1..].iter().map(|o| o.0).sum::<u64>();
                 observer.progress(all.min(round_total), round_total.max(1));
                 // Every other rank's last report must be in before the round's collectives.
                 if mine_done && others.iter().all(|o| o.1) {
+                    for (r, w) in worded.iter_mut().enumerate().skip(1) {
+                        if !*w {
+                            comm.send_round_word(r, false);
+                            *w = true;
+                        }
+                    }
                     break;
                 }
             } else {
+                if !got_word {
+                    if let Some(stop_now) = comm.round_word(false) {
+                        got_word = true;
+                        if stop_now {
+                            stop.store(true, Ordering::Relaxed);
+                            stopped_by_root = true;
+                        }
+                    }
+                }
                 if mine_done {
-                    comm.report_progress(now, true);
+                    comm.report_progress(now, true, failed);
+                    if !got_word {
+                        comm.round_word(true);
+                    }
                     break;
                 }
-                if last_report.elapsed() >= Duration::from_secs(1) {
-                    comm.report_progress(now, false);
+                if failed || last_report.elapsed() >= Duration::from_secs(1) {
+                    comm.report_progress(now, false, failed);
                     last_report = Instant::now();
                 }
             }
@@ -149,6 +182,14 @@ pub(super) fn run_items(
     });
     let mut failure = failure.into_inner().unwrap();
     let complete = slots.iter().all(|s| s.get().is_some());
+    if failure.is_none() && !complete && stopped_by_root {
+        // Another rank failed; rank 0 reports it. Keep this rank's finished blocks for a resume.
+        if let Some(store) = control.state {
+            let c = computed(&slots);
+            let _ = save_state(store, rank, c.iter().map(|(k, r)| (*k, r)), saved);
+        }
+        failure = Some((usize::MAX, StudyError::Elsewhere { code: 0 }));
+    }
     if failure.is_none() && !complete && control.stop.load(Ordering::Relaxed) {
         let stopped = match control.state {
             Some(store) => {
