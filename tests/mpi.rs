@@ -97,3 +97,33 @@ fn bad_input_is_reported_once_with_exit_2() {
     assert_eq!(stderr.matches("error: ").count(), 1, "{stderr}");
     assert!(stderr.contains("sga.batch"), "{stderr}");
 }
+
+#[test]
+fn a_precision_target_gives_the_same_bits_at_1_and_3_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = ["--set", "estimate.paths=1000", "--set", "estimate.block=250", "--set", "estimate.target_se=0.0015", "--set", "estimate.max_paths=40000", "--set", "sga.eta=[0.2, 0.1, 0.05]"];
+    let one = dir.path().join("one");
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde")).args(["weak-error", &job(), "--quiet", "--threads", "2", "--out", one.to_str().unwrap()]).args(target).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("precision target SE ≤ 0.0015"), "{stdout}");
+    let three = dir.path().join("three");
+    let o = mpirun(3, &[&["weak-error", &job(), "--quiet", "--threads", "1", "--out", three.to_str().unwrap()][..], &target[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (datasets(&one.join("weak_error.h5")), datasets(&three.join("weak_error.h5")));
+    assert_eq!(a, b);
+    // The target grew the study past its first round, in whole blocks, up to the cap at most.
+    let f = hdf5::File::open(one.join("weak_error.h5")).unwrap();
+    assert!(f.group("weak_error").unwrap().attr("rounds").unwrap().read_scalar::<u64>().unwrap() > 1);
+    let counts: Vec<u64> = f.dataset("weak_error/alt/sga_count").unwrap().read_raw().unwrap();
+    assert!(counts.iter().all(|&c| c % 250 == 0 && (1000..=40000).contains(&c)), "{counts:?}");
+    assert!(counts.iter().any(|&c| c > 1000), "{counts:?}");
+    // Where the target is reported met, every standard error is within it.
+    let met: Vec<u8> = f.dataset("weak_error/alt/target_met").unwrap().read_raw().unwrap();
+    let se: Vec<f64> = f.dataset("weak_error/alt/standard_error").unwrap().read_raw().unwrap();
+    let per_eta = se.len() / met.len();
+    for (e, &m) in met.iter().enumerate() {
+        let worst = se[e * per_eta..(e + 1) * per_eta].iter().cloned().fold(0.0, f64::max);
+        assert_eq!(m == 1, worst <= 0.0015, "η index {e}: met {m}, worst SE {worst}");
+    }
+}
