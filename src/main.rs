@@ -155,11 +155,18 @@ impl OutputLock {
         let file = dir.join(".gansde.lock");
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         let me = format!("{host} {}", std::process::id());
+        // Write the claim under a private name, then link it into place: the
+        // lock appears complete or not at all.
+        let mine = dir.join(format!(".gansde.lock.{}", std::process::id()));
+        std::fs::write(&mine, me.as_bytes()).map_err(|e| BadInput(format!("--out {}: cannot write there: {e}", dir.display())))?;
+        let claim = |file: &std::path::Path| {
+            let r = std::fs::hard_link(&mine, file);
+            r
+        };
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    f.write_all(me.as_bytes())?;
+            match claim(&file) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&mine);
                     return Ok(OutputLock { file, dir: dir.to_path_buf(), created });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -171,6 +178,7 @@ impl OutputLock {
                         let _ = std::fs::remove_file(&file);
                         continue;
                     }
+                    let _ = std::fs::remove_file(&mine);
                     return Err(BadInput(format!(
                         "another gansde run (host {h}, pid {pid}) is writing to {}; wait for it or choose another --out (remove {} if no run is active)",
                         dir.display(),
@@ -178,9 +186,13 @@ impl OutputLock {
                     ))
                     .into());
                 }
-                Err(e) => return Err(BadInput(format!("--out {}: cannot write there: {e}", dir.display())).into()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&mine);
+                    return Err(BadInput(format!("--out {}: cannot write there: {e}", dir.display())).into());
+                }
             }
         }
+        let _ = std::fs::remove_file(&mine);
         Err(BadInput(format!("cannot take the lock {}", file.display())).into())
     }
 }
@@ -318,14 +330,21 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             let progress = Progress::new(args.quiet || !root);
             let result = study::weak_error(&job, threads, comm, &control, &progress);
             progress.finish();
+            if let Err(e) = &result {
+                // A diverged study leaves nothing behind (state from an earlier, resumed run stays).
+                if root && !args.resume && e.exit_code() == study::EXIT_DIVERGED {
+                    let _ = store.clear();
+                }
+            }
             let Some(result) = result? else {
                 return Ok(());
             };
             write_weak_error(&path, &job, &result, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
             store.clear().with_context(|| format!("results written, but cannot remove {}", store.dir().display()))?;
             print!("{}", weak_error_table(&job, &result));
+            let resumed = if result.chain_steps_run < result.chain_steps { format!(" ({} computed now, the rest resumed from saved state)", result.chain_steps_run) } else { String::new() };
             println!(
-                "\n{} chain-steps in {:.1} s on {} rank(s) x {} thread(s); results: {}",
+                "\n{} chain-steps{resumed} in {:.1} s on {} rank(s) x {} thread(s); results: {}",
                 result.chain_steps,
                 result.elapsed.as_secs_f64(),
                 comm.size(),

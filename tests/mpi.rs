@@ -127,3 +127,40 @@ fn a_precision_target_gives_the_same_bits_at_1_and_3_ranks() {
         assert_eq!(m == 1, worst <= 0.0015, "η index {e}: met {m}, worst SE {worst}");
     }
 }
+
+#[test]
+fn more_ranks_than_blocks_still_reduce() {
+    // Two blocks over five ranks: three ranks own nothing and send empty shares.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = ["--set", "estimate.paths=4", "--set", "estimate.block=4", "--set", "sga.eta=[0.2]", "--set", "sga.schemes=[\"alt\"]"];
+    let single = dir.path().join("single");
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde")).args(["weak-error", &job(), "--quiet", "--out", single.to_str().unwrap()]).args(tiny).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let five = dir.path().join("five");
+    let o = mpirun(5, &[&["weak-error", &job(), "--quiet", "--threads", "1", "--out", five.to_str().unwrap()][..], &tiny[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (std::fs::read(single.join("weak_error.h5")).map(|_| ()), std::fs::read(five.join("weak_error.h5")).map(|_| ()));
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!(datasets_alt(&single.join("weak_error.h5")), datasets_alt(&five.join("weak_error.h5")));
+}
+
+fn datasets_alt(path: &Path) -> Vec<u64> {
+    let f = hdf5::File::open(path).unwrap();
+    ["sga_mean", "sga_m2", "sde_mean", "sde_m2", "bias_m2"]
+        .iter()
+        .flat_map(|d| f.dataset(&format!("weak_error/alt/{d}")).unwrap().read_raw::<f64>().unwrap().into_iter().map(f64::to_bits))
+        .collect()
+}
+
+#[test]
+fn a_divergence_on_some_ranks_stops_every_rank_and_leaves_nothing() {
+    // With B = 1 a few chains of one η leave |u| ≤ 2.5: only the ranks owning them fail.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("div");
+    let o = mpirun(3, &["weak-error", &job(), "--quiet", "--threads", "1", "--out", out.to_str().unwrap(), "--set", "estimate.paths=60000", "--set", "sga.batch=1", "--set", "divergence.bound=2.5", "--checkpoint-every", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.matches("error: ").count(), 1, "{stderr}");
+    assert!(stderr.contains("diverged at η = "), "{stderr}");
+    assert!(!out.exists(), "a diverged study leaves nothing behind");
+}

@@ -100,6 +100,32 @@ fn interrupted_runs_resume_to_the_same_bits() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(bits(&kill.join("weak_error.h5")), want, "SIGKILL + resume on 3 ranks");
 
+    // SIGTERM to one rank of three (not rank 0): every rank stops and saves, exit 75.
+    let one = dir.path().join("one");
+    let o = one.to_str().unwrap();
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "--bind-to", "none", "-n", "3", env!("CARGO_BIN_EXE_gansde"), "weak-error", &job(), "--quiet", "--out", o, "--threads", "1", "--checkpoint-every", "1"])
+        .args(SIZE)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while !one.join("state/rank-00001.state").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no state saved within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ranks = Command::new("pgrep").args(["-P", &child.id().to_string()]).output().unwrap();
+    let pids: Vec<String> = String::from_utf8_lossy(&ranks.stdout).split_whitespace().map(String::from).collect();
+    assert_eq!(pids.len(), 3, "mpirun's children: {pids:?}");
+    Command::new("kill").args(["-TERM", &pids[2]]).status().unwrap();
+    let stopped = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(75), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stopped.elapsed() < Duration::from_secs(10), "the other ranks stop promptly");
+    let o = gansde(&args(one.to_str().unwrap(), &["--threads", "2", "--resume"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(bits(&one.join("weak_error.h5")), want, "SIGTERM to one rank + resume on 1 rank x 2 threads");
+
     // A finished study re-submitted with --resume does nothing and overwrites nothing.
     let before = std::fs::read(kill.join("weak_error.h5")).unwrap();
     let o = gansde(&args(kill.to_str().unwrap(), &["--resume"]));

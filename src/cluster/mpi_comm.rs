@@ -40,6 +40,13 @@ impl Comm for MpiComm {
     }
 
     fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+        // Never pass an empty buffer: its dangling pointer (0x1) is OpenMPI's
+        // MPI_IN_PLACE, which a non-root Gatherv rejects. One leading byte,
+        // stripped below, keeps every contribution non-empty.
+        let mut padded = Vec::with_capacity(bytes.len() + 1);
+        padded.push(0u8);
+        padded.extend_from_slice(bytes);
+        let bytes = &padded[..];
         let root = self.world.process_at_rank(0);
         let n = bytes.len() as Count;
         if self.rank() == 0 {
@@ -56,7 +63,7 @@ impl Comm for MpiComm {
                 let mut part = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
                 root.gather_varcount_into_root(bytes, &mut part);
             }
-            Some(counts.iter().zip(&displs).map(|(&c, &d)| buf[d as usize..(d + c) as usize].to_vec()).collect())
+            Some(counts.iter().zip(&displs).map(|(&c, &d)| buf[d as usize + 1..(d + c) as usize].to_vec()).collect())
         } else {
             root.gather_into(&n);
             root.gather_varcount_into(bytes);

@@ -11,6 +11,10 @@ use crate::sga::SgaWork;
 use super::block::{Kind, Plan};
 use super::StudyError;
 
+/// Resident memory of the process before any study state (binary, HDF5,
+/// MPI, thread stacks), as measured on the development machine.
+const BASELINE: u64 = 16 << 20;
+
 /// What a study will cost on a given layout.
 #[derive(Clone, Debug)]
 pub struct Estimate {
@@ -61,7 +65,7 @@ pub fn estimate(job: &Job, ranks: usize, threads: usize, pilot: u64) -> Result<E
     let work_space = (max_cols << (max_levels - 1)) as u64 * 8 + (12 + max_levels as u64) * d * 8 + 4096;
     let per_block = (2 * plan.ncells as u64 * 3 + 1) * 8;
     let data = (job.latent.data.len() + job.real.data.len()) as u64 * 8;
-    let memory_per_rank = threads as u64 * work_space + items.len().div_ceil(ranks) as u64 * per_block * 2 + data + (8 << 20);
+    let memory_per_rank = threads as u64 * work_space + items.len().div_ceil(ranks) as u64 * per_block * 2 + data + BASELINE;
     let cells = (job.schemes.len() * job.etas.len() * plan.ncells) as u64;
     let output_bytes = cells * 14 * 8 + data + 64 * 1024;
     let _ = Kind::Sga;

@@ -151,6 +151,8 @@ pub struct WeakErrorResult {
     pub chain_steps: u64,
     /// Rounds of blocks run (1 without a precision target).
     pub rounds: usize,
+    /// Chain-steps computed by this run (the rest came from saved state).
+    pub chain_steps_run: u64,
     /// Rank 0's time spent saving state (periodic saves).
     pub save_time: Duration,
     /// Rank 0's time in the reductions (including waiting for other ranks).
@@ -222,7 +224,7 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
     let mut done = vec![0usize; ng];
     let mut want: Vec<usize> = (0..ng).map(|g| plan.initial_blocks(g)).collect();
     let mut totals = vec![BlockResult::empty(plan.ncells); ng];
-    let (mut rounds, mut chain_steps) = (0, 0u64);
+    let (mut rounds, mut chain_steps, mut run_steps) = (0, 0u64, 0u64);
     let (mut save_time, mut reduce_time) = (Duration::ZERO, Duration::ZERO);
     let silent = Silent;
     loop {
@@ -234,6 +236,7 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
         rounds += 1;
         let round_steps: u64 = items.iter().map(|it| plan.chain_steps(it)).sum();
         chain_steps += round_steps;
+        run_steps += items.iter().filter(|it| !saved.contains_key(&it.key())).map(|it| plan.chain_steps(it)).sum::<u64>();
         if root {
             observer.round(round_steps);
         }
@@ -246,8 +249,9 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
         // Agree on failure before anything else, so no rank waits for nodes that never come.
         let code = comm.max(failure.as_ref().map_or(0, |(_, e)| e.exit_code() as u64)) as u8;
         if code != 0 {
-            if let (None, Some(store)) = (&failure, control.state) {
-                // Another rank stopped: keep this rank's finished share for the resume.
+            let own_stop = matches!(failure, Some((_, StudyError::Stopped { .. })));
+            if let (true, false, Some(store)) = (code == EXIT_STOPPED, own_stop, control.state) {
+                // A signal stopped the study elsewhere: keep this rank's finished share for the resume.
                 let computed = results.iter().enumerate().filter_map(|(k, r)| r.as_ref().map(|r| (items[mine.start + k].key(), r)));
                 let _ = save_state(store, comm.rank(), computed, &saved);
             }
@@ -280,6 +284,7 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
     }
     let mut result = assemble(job, &totals, comm.size(), threads, start.elapsed(), chain_steps);
     result.rounds = rounds;
+    result.chain_steps_run = run_steps;
     result.save_time = save_time;
     result.reduce_time = reduce_time;
     if let Some(t) = job.target {
@@ -342,7 +347,8 @@ fn more_blocks(plan: &Plan, totals: &[BlockResult], done: &[usize], target: Targ
             let factor = (k * 1.1).min(4.0);
             for (kind, cap_paths) in [(Kind::Sga, job.max_paths), (Kind::Sde, job.max_paths * job.sde_paths / job.paths)] {
                 let g = plan.group(s, e, kind);
-                let cap = cap_paths.div_ceil(job.block).max(1) as usize;
+                // Whole blocks, never beyond the cap (the first round may already be there).
+                let cap = ((cap_paths / job.block) as usize).max(done[g]);
                 want[g] = (((done[g] as f64) * factor).ceil() as usize).max(done[g] + 1).min(cap).max(done[g]);
             }
         }
@@ -406,5 +412,5 @@ fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, ela
             }
         })
         .collect();
-    WeakErrorResult { schemes, z, ranks, threads, elapsed, chain_steps, rounds: 1, save_time: Duration::ZERO, reduce_time: Duration::ZERO }
+    WeakErrorResult { schemes, z, ranks, threads, elapsed, chain_steps, chain_steps_run: chain_steps, rounds: 1, save_time: Duration::ZERO, reduce_time: Duration::ZERO }
 }

@@ -114,7 +114,8 @@ pub(super) fn run_items(
                 stop.store(true, Ordering::Relaxed);
             }
             let mine_done = slots.iter().all(|s| s.get().is_some()) || stop.load(Ordering::Relaxed);
-            let failed = failure.lock().unwrap().is_some();
+            // A signal to any one rank stops all of them, like a failure.
+            let failed = failure.lock().unwrap().is_some() || control.stop.load(Ordering::Relaxed);
             let now = done.load(Ordering::Relaxed);
             if root {
                 for (r, d, last, f) in comm.collect_progress() {
@@ -182,12 +183,9 @@ pub(super) fn run_items(
     });
     let mut failure = failure.into_inner().unwrap();
     let complete = slots.iter().all(|s| s.get().is_some());
-    if failure.is_none() && !complete && stopped_by_root {
-        // Another rank failed; rank 0 reports it. Keep this rank's finished blocks for a resume.
-        if let Some(store) = control.state {
-            let c = computed(&slots);
-            let _ = save_state(store, rank, c.iter().map(|(k, r)| (*k, r)), saved);
-        }
+    if failure.is_none() && !complete && stopped_by_root && !control.stop.load(Ordering::Relaxed) {
+        // Another rank failed or was stopped; rank 0 reports it (and the
+        // study saves this rank's blocks if the stop was a signal).
         failure = Some((usize::MAX, StudyError::Elsewhere { code: 0 }));
     }
     if failure.is_none() && !complete && control.stop.load(Ordering::Relaxed) {
