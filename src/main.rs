@@ -252,7 +252,7 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             println!("  memory per rank  {:.1} MiB (estimate)", e.memory_per_rank as f64 / 1048576.0);
             println!("  results file     {:.1} KiB (estimate)", e.output_bytes as f64 / 1024.0);
             println!(
-                "  wall time        {} on {} rank(s) x {} thread(s), from a {:.1} s pilot of {} chains on this machine",
+                "  wall time        {} on {} rank(s) x {} thread(s), one core each, from a {:.1} s pilot of {} chains on this machine",
                 human_seconds(e.wall_seconds),
                 args.ranks,
                 threads,
