@@ -58,14 +58,7 @@ fn main() {
     println!("layout        wall(s)  cpu(s)  speed-up  cpu-efficiency  reduce+save share");
     let show = |name: &str, r: &Run, workers: f64| {
         let speedup = base.wall / r.wall;
-        println!(
-            "{name:<12} {:>8.2} {:>7.2} {:>9.2}x {:>14.0}% {:>17.3}%",
-            r.wall,
-            r.cpu,
-            speedup,
-            100.0 * base.cpu / r.cpu,
-            100.0 * r.overhead / r.elapsed
-        );
+        println!("{name:<12} {:>8.2} {:>7.2} {:>9.2}x {:>14.0}% {:>17.3}%", r.wall, r.cpu, speedup, 100.0 * base.cpu / r.cpu, 100.0 * r.overhead / r.elapsed);
         let _ = workers;
     };
     show("1 x 1", &base, 1.0);

@@ -239,12 +239,8 @@ pub fn load_csv(path: &Path, columns: Option<&[Column]>) -> Result<FileSamples, 
         }
         for &k in &picks {
             let raw = fields[k].trim();
-            let v: f64 = raw.parse().map_err(|_| DataError::NotANumber {
-                path: path.to_path_buf(),
-                line,
-                column: one_line(&header[k]),
-                value: one_line(raw),
-            })?;
+            let v: f64 =
+                raw.parse().map_err(|_| DataError::NotANumber { path: path.to_path_buf(), line, column: one_line(&header[k]), value: one_line(raw) })?;
             if !v.is_finite() {
                 return Err(DataError::NotFinite { path: path.to_path_buf(), line, column: one_line(&header[k]), value: one_line(raw) });
             }
@@ -292,7 +288,9 @@ pub fn load_hdf5(path: &Path, dataset: &str, columns: Option<&[Column]>) -> Resu
             .map(|c| match c {
                 Column::Index(i) if *i < cols => Ok(*i),
                 Column::Index(i) => Err(err(format!("dataset '{shown}' has no column {i}; {range}"))),
-                Column::Name(s) if cols == 0 => Err(err(format!("column '{}': HDF5 datasets have no header, and dataset '{shown}' has no columns", one_line(s)))),
+                Column::Name(s) if cols == 0 => {
+                    Err(err(format!("column '{}': HDF5 datasets have no header, and dataset '{shown}' has no columns", one_line(s))))
+                }
                 Column::Name(s) => Err(err(format!("column '{}': HDF5 datasets have no header; select columns by index, 0 to {}", one_line(s), cols - 1))),
             })
             .collect::<Result<_, _>>()?,

@@ -6,17 +6,7 @@
 use std::ops::{Add, AddAssign, Mul, Neg, Sub};
 
 /// The arithmetic the gradient code needs.
-pub trait Scalar:
-    Copy
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Neg<Output = Self>
-    + AddAssign
-    + Send
-    + Sync
-    + 'static
-{
+pub trait Scalar: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Neg<Output = Self> + AddAssign + Send + Sync + 'static {
     /// A constant (zero tangent).
     fn cst(v: f64) -> Self;
     /// The value part.

@@ -372,7 +372,8 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
         text.clone()
     } else {
         let file = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
-        let canonical = toml::to_string(&table).map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: data::one_line(&format!("cannot write the job with --set applied: {e}")) })?;
+        let canonical = toml::to_string(&table)
+            .map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: data::one_line(&format!("cannot write the job with --set applied: {e}")) })?;
         format!("# {}\n{canonical}", data::one_line(&format!("{file} with --set {} applied", overrides.join(", "))))
     };
     // Without overrides, deserialise the text itself so errors carry line and column.
@@ -429,9 +430,10 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
             // The table the error is in, and the key on the error's line when
             // it is a plain `key = value` line.
             let table = text.lines().take(line - 1).filter_map(header).last();
-            let key = this_line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
-                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-            });
+            let key = this_line
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
             let message = e.message().trim();
             if let Some(t) = header(this_line) {
                 // A table's own header: an unknown table, or a key missing from it.
@@ -532,7 +534,9 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
         }
         let p = base.join(file);
         if !p.exists() {
-            return Err(ctx.err(&format!("{key}.file"), format!("data file {} does not exist (a relative path is taken from the job file's folder)", p.display())));
+            return Err(
+                ctx.err(&format!("{key}.file"), format!("data file {} does not exist (a relative path is taken from the job file's folder)", p.display()))
+            );
         }
         let columns = src.columns.as_deref().map(|c| columns(ctx, &format!("{key}.columns"), c)).transpose()?;
         let is_h5 = matches!(p.extension().and_then(|e| e.to_str()), Some("h5" | "hdf5" | "he5"));
@@ -549,7 +553,10 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
         for (i, k) in read.picks.iter().enumerate() {
             if let Some(j) = read.picks[..i].iter().position(|q| q == k) {
                 let cols = columns.as_deref().unwrap_or_default();
-                return Err(ctx.err(&format!("{key}.columns"), data::one_line(&format!("{} and {} select the same column {}; list each column once", cols[j], cols[i], read.labels[i]))));
+                return Err(ctx.err(
+                    &format!("{key}.columns"),
+                    data::one_line(&format!("{} and {} select the same column {}; list each column once", cols[j], cols[i], read.labels[i])),
+                ));
             }
         }
         if read.samples.dim == 0 {
@@ -637,7 +644,10 @@ fn columns(ctx: &Ctx, key: &str, raw: &[toml::Value]) -> Result<Vec<Column>, Job
             other => {
                 return Err(ctx.err(
                     key,
-                    format!("{} is not a column; columns are 0-based non-negative integer indices or header names (strings)", data::one_line(&other.to_string())),
+                    format!(
+                        "{} is not a column; columns are 0-based non-negative integer indices or header names (strings)",
+                        data::one_line(&other.to_string())
+                    ),
                 ))
             }
         };
@@ -830,7 +840,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
             Some("second-order") => Ok(Drift::SecondOrder),
             Some("first-order") => Ok(Drift::FirstOrder),
             Some("modified") => Ok(Drift::Modified),
-            Some(o) => Err(ctx.err(key, format!("unknown drift \"{o}\"; valid: \"second-order\" (b0 + η b1), \"first-order\" (b0), \"modified\" (b0 − η/2 ∇b0 b0)"))),
+            Some(o) => {
+                Err(ctx.err(key, format!("unknown drift \"{o}\"; valid: \"second-order\" (b0 + η b1), \"first-order\" (b0), \"modified\" (b0 − η/2 ∇b0 b0)")))
+            }
         }
     };
     let sde = SdeConfig {
@@ -866,7 +878,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         (None, None) => None,
     };
     let max_paths = match (e.max_paths, target) {
-        (Some(m), _) if m < 2 => return Err(ctx.err("estimate.max_paths", format!("{m} paths is not allowed; need at least 2 (a standard error needs at least 2 paths)"))),
+        (Some(m), _) if m < 2 => {
+            return Err(ctx.err("estimate.max_paths", format!("{m} paths is not allowed; need at least 2 (a standard error needs at least 2 paths)")))
+        }
         (Some(_), None) => return Err(ctx.err("estimate.max_paths", "only used with target_se or target_rel_ci")),
         (Some(m), Some(_)) if m < e.paths => return Err(ctx.err("estimate.max_paths", format!("{m} is below estimate.paths = {}", e.paths))),
         (Some(m), Some(_)) => m as u64,
@@ -895,11 +909,8 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     if e.functions.is_empty() {
         return Err(ctx.err("estimate.functions", "name at least one test function (e.g. \"theta1\", \"norm2\", \"theta1*omega1\", \"loss\")"));
     }
-    let functions = e
-        .functions
-        .iter()
-        .map(|f| parse_function(f, dt, dw).map_err(|m| ctx.err("estimate.functions", data::one_line(&m))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let functions =
+        e.functions.iter().map(|f| parse_function(f, dt, dw).map_err(|m| ctx.err("estimate.functions", data::one_line(&m)))).collect::<Result<Vec<_>, _>>()?;
     // u_k u_l = u_l u_k, and thetaK / omegaK / uK name the same coordinates.
     let same = |a: &TestFunction, b: &TestFunction| match (a, b) {
         (TestFunction::Product(i, j), TestFunction::Product(k, l)) => (i, j) == (k, l) || (i, j) == (l, k),
@@ -923,7 +934,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     }
     let u0 = s.init.iter().map(|v| v * v).sum::<f64>().sqrt();
     if !(bound > u0) {
-        return Err(ctx.err("divergence.bound", format!("{bound} must exceed |u0| = {u0} (the Euclidean norm of sga.init), or every chain diverges at the start")));
+        return Err(
+            ctx.err("divergence.bound", format!("{bound} must exceed |u0| = {u0} (the Euclidean norm of sga.init), or every chain diverges at the start"))
+        );
     }
     let stop = match raw.divergence.action.as_deref().unwrap_or("stop") {
         "stop" => true,

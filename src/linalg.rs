@@ -70,9 +70,7 @@ impl Mat {
     /// The product self · v.
     pub fn mul_vec(&self, v: &[f64]) -> Vec<f64> {
         assert_eq!(self.cols, v.len());
-        (0..self.rows)
-            .map(|i| (0..self.cols).map(|j| self[(i, j)] * v[j]).sum())
-            .collect()
+        (0..self.rows).map(|i| (0..self.cols).map(|j| self[(i, j)] * v[j]).sum()).collect()
     }
 
     /// self + s · other.
@@ -89,9 +87,7 @@ impl Mat {
 
     /// The maximum absolute row sum (the ∞-norm).
     pub fn norm_inf(&self) -> f64 {
-        (0..self.rows)
-            .map(|i| (0..self.cols).map(|j| self[(i, j)].abs()).sum::<f64>())
-            .fold(0.0, f64::max)
+        (0..self.rows).map(|i| (0..self.cols).map(|j| self[(i, j)].abs()).sum::<f64>()).fold(0.0, f64::max)
     }
 
     /// The sub-matrix of rows r0..r0+nr and columns c0..c0+nc.

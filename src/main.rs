@@ -104,7 +104,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            let silent = matches!(e.downcast_ref::<Agreed>(), Some(Agreed { message: None, .. })) || matches!(e.downcast_ref::<StudyError>(), Some(StudyError::Elsewhere { .. }));
+            let silent = matches!(e.downcast_ref::<Agreed>(), Some(Agreed { message: None, .. }))
+                || matches!(e.downcast_ref::<StudyError>(), Some(StudyError::Elsewhere { .. }));
             if !silent {
                 eprintln!("error: {e:#}");
             }
@@ -246,8 +247,18 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             }
             let e = study::estimate(&job, args.ranks, threads, args.pilot)?;
             println!("job {}: valid", args.job.display());
-            println!("  schemes {}, η values {}, record times {}, test functions {}", job.schemes.len(), job.etas.len(), job.record_times.len(), job.functions.len());
-            println!("  chain-steps      {:.3e}{}", e.chain_steps as f64, if job.target.is_some() { " (first round; a precision target adds rounds)" } else { "" });
+            println!(
+                "  schemes {}, η values {}, record times {}, test functions {}",
+                job.schemes.len(),
+                job.etas.len(),
+                job.record_times.len(),
+                job.functions.len()
+            );
+            println!(
+                "  chain-steps      {:.3e}{}",
+                e.chain_steps as f64,
+                if job.target.is_some() { " (first round; a precision target adds rounds)" } else { "" }
+            );
             println!("  blocks           {} of {} chains", e.blocks, job.block);
             println!("  memory per rank  {:.1} MiB (estimate)", e.memory_per_rank as f64 / 1048576.0);
             println!("  results file     {:.1} KiB (estimate)", e.output_bytes as f64 / 1024.0);
@@ -302,13 +313,19 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                     let f = hdf5::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
                     let fp: u64 = f.attr("fingerprint").and_then(|a| a.read_scalar()).unwrap_or(0);
                     if fp != job.fingerprint {
-                        return Err(BadInput(format!("results file {} is from another study; --resume will not touch it (use another --out)", path.display())).into());
+                        return Err(
+                            BadInput(format!("results file {} is from another study; --resume will not touch it (use another --out)", path.display())).into()
+                        );
                     }
                 } else if root && store.exists() && !args.resume {
                     if args.force {
                         store.clear().with_context(|| format!("cannot remove {}", store.dir().display()))?;
                     } else {
-                        return Err(BadInput(format!("{} holds saved state of an interrupted run; pass --resume to continue it or --force to start over", store.dir().display())).into());
+                        return Err(BadInput(format!(
+                            "{} holds saved state of an interrupted run; pass --resume to continue it or --force to start over",
+                            store.dir().display()
+                        ))
+                        .into());
                     }
                 }
                 Ok(())
@@ -326,7 +343,12 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop)).context("cannot install signal handlers")?;
                 signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
             }
-            let control = Control { stop: &stop, state: Some(&store), resume: args.resume, interval: Duration::from_secs(args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_SECS)) };
+            let control = Control {
+                stop: &stop,
+                state: Some(&store),
+                resume: args.resume,
+                interval: Duration::from_secs(args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_SECS)),
+            };
             let progress = Progress::new(args.quiet || !root);
             let result = study::weak_error(&job, threads, comm, &control, &progress);
             progress.finish();
@@ -342,7 +364,11 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             write_weak_error(&path, &job, &result, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
             store.clear().with_context(|| format!("results written, but cannot remove {}", store.dir().display()))?;
             print!("{}", weak_error_table(&job, &result));
-            let resumed = if result.chain_steps_run < result.chain_steps { format!(" ({} computed now, the rest resumed from saved state)", result.chain_steps_run) } else { String::new() };
+            let resumed = if result.chain_steps_run < result.chain_steps {
+                format!(" ({} computed now, the rest resumed from saved state)", result.chain_steps_run)
+            } else {
+                String::new()
+            };
             println!(
                 "\n{} chain-steps{resumed} in {:.1} s on {} rank(s) x {} thread(s); results: {}",
                 result.chain_steps,

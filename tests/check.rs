@@ -10,7 +10,11 @@ fn lq() -> String {
 #[test]
 fn check_sizes_a_valid_job_without_writing_anything() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_gansde")).current_dir(dir.path()).args(["check", &lq(), "--ranks", "4", "--threads", "2", "--pilot", "5"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde"))
+        .current_dir(dir.path())
+        .args(["check", &lq(), "--ranks", "4", "--threads", "2", "--pilot", "5"])
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("valid") && out.contains("memory per rank") && out.contains("on 4 rank(s) x 2 thread(s)"), "{out}");

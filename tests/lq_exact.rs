@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
+use gansde::cluster::Local;
 use gansde::game::Lq;
 use gansde::job::{self, Job, ModelSpec};
 use gansde::lq_exact::{expectation, sde_moments, sga_moments};
 use gansde::stats::fit_order;
-use gansde::cluster::Local;
 use gansde::study::{weak_error, Control, Silent};
 
 fn lq_job(overrides: &[&str]) -> Job {

@@ -81,7 +81,10 @@ fn every_layout_gives_the_same_bits() {
 fn a_divergence_on_any_rank_is_reported_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("div");
-    let o = mpirun(3, &[&["weak-error", &job(), "--quiet", "--threads", "1", "--out", out.to_str().unwrap(), "--set", "divergence.bound=1.6"][..], &SMALL[..]].concat());
+    let o = mpirun(
+        3,
+        &[&["weak-error", &job(), "--quiet", "--threads", "1", "--out", out.to_str().unwrap(), "--set", "divergence.bound=1.6"][..], &SMALL[..]].concat(),
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
     assert_eq!(stderr.matches("error: ").count(), 1, "{stderr}");
@@ -101,9 +104,24 @@ fn bad_input_is_reported_once_with_exit_2() {
 #[test]
 fn a_precision_target_gives_the_same_bits_at_1_and_3_ranks() {
     let dir = tempfile::tempdir().unwrap();
-    let target = ["--set", "estimate.paths=1000", "--set", "estimate.block=250", "--set", "estimate.target_se=0.0015", "--set", "estimate.max_paths=40000", "--set", "sga.eta=[0.2, 0.1, 0.05]"];
+    let target = [
+        "--set",
+        "estimate.paths=1000",
+        "--set",
+        "estimate.block=250",
+        "--set",
+        "estimate.target_se=0.0015",
+        "--set",
+        "estimate.max_paths=40000",
+        "--set",
+        "sga.eta=[0.2, 0.1, 0.05]",
+    ];
     let one = dir.path().join("one");
-    let o = Command::new(env!("CARGO_BIN_EXE_gansde")).args(["weak-error", &job(), "--quiet", "--threads", "2", "--out", one.to_str().unwrap()]).args(target).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde"))
+        .args(["weak-error", &job(), "--quiet", "--threads", "2", "--out", one.to_str().unwrap()])
+        .args(target)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("precision target SE ≤ 0.0015"), "{stdout}");
@@ -157,7 +175,26 @@ fn a_divergence_on_some_ranks_stops_every_rank_and_leaves_nothing() {
     // With B = 1 a few chains of one η leave |u| ≤ 2.5: only the ranks owning them fail.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("div");
-    let o = mpirun(3, &["weak-error", &job(), "--quiet", "--threads", "1", "--out", out.to_str().unwrap(), "--set", "estimate.paths=60000", "--set", "sga.batch=1", "--set", "divergence.bound=2.5", "--checkpoint-every", "1"]);
+    let o = mpirun(
+        3,
+        &[
+            "weak-error",
+            &job(),
+            "--quiet",
+            "--threads",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "estimate.paths=60000",
+            "--set",
+            "sga.batch=1",
+            "--set",
+            "divergence.bound=2.5",
+            "--checkpoint-every",
+            "1",
+        ],
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
     assert_eq!(stderr.matches("error: ").count(), 1, "{stderr}");

@@ -97,7 +97,9 @@ fn h5py_finds_the_documented_datasets_and_threads_do_not_change_bits() {
     let b = hdf5::File::open(&two).unwrap();
     let mut compared = 0;
     for scheme in ["alt", "sml"] {
-        for d in ["sga_mean", "sga_m2", "sde_mean", "sde_m2", "bias_mean", "bias_m2", "weak_error", "standard_error", "bias_estimate", "order", "order_half_width"] {
+        for d in
+            ["sga_mean", "sga_m2", "sde_mean", "sde_m2", "bias_mean", "bias_m2", "weak_error", "standard_error", "bias_estimate", "order", "order_half_width"]
+        {
             let name = format!("weak_error/{scheme}/{d}");
             let x: Vec<f64> = a.dataset(&name).unwrap().read_raw().unwrap();
             let y: Vec<f64> = b.dataset(&name).unwrap().read_raw().unwrap();

@@ -104,10 +104,26 @@ fn interrupted_runs_resume_to_the_same_bits() {
     let one = dir.path().join("one");
     let o = one.to_str().unwrap();
     let mut c = Command::new("mpirun");
-    c.args(["--oversubscribe", "--bind-to", "none", "-n", "3", env!("CARGO_BIN_EXE_gansde"), "weak-error", &job(), "--quiet", "--out", o, "--threads", "1", "--checkpoint-every", "1"])
-        .args(SIZE)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    c.args([
+        "--oversubscribe",
+        "--bind-to",
+        "none",
+        "-n",
+        "3",
+        env!("CARGO_BIN_EXE_gansde"),
+        "weak-error",
+        &job(),
+        "--quiet",
+        "--out",
+        o,
+        "--threads",
+        "1",
+        "--checkpoint-every",
+        "1",
+    ])
+    .args(SIZE)
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
     let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     while !one.join("state/rank-00001.state").exists() {

@@ -74,7 +74,9 @@ pub fn start() -> Result<Box<dyn Comm>, String> {
     }
     #[cfg(not(feature = "mpi"))]
     if under_launcher() && std::env::var("OMPI_COMM_WORLD_SIZE").map_or(false, |s| s != "1") {
-        return Err("this gansde was built without the `mpi` feature but was started by an MPI launcher with several ranks; rebuild with default features".into());
+        return Err(
+            "this gansde was built without the `mpi` feature but was started by an MPI launcher with several ranks; rebuild with default features".into()
+        );
     }
     Ok(Box::new(Local))
 }

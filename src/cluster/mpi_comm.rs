@@ -52,11 +52,14 @@ impl Comm for MpiComm {
         if self.rank() == 0 {
             let mut counts = vec![0 as Count; self.size()];
             root.gather_into_root(&n, &mut counts[..]);
-            let displs: Vec<Count> = counts.iter().scan(0, |acc, &c| {
-                let d = *acc;
-                *acc += c;
-                Some(d)
-            }).collect();
+            let displs: Vec<Count> = counts
+                .iter()
+                .scan(0, |acc, &c| {
+                    let d = *acc;
+                    *acc += c;
+                    Some(d)
+                })
+                .collect();
             let total: usize = counts.iter().map(|&c| c as usize).sum();
             let mut buf = vec![0u8; total];
             {

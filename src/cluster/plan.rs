@@ -21,7 +21,7 @@ pub fn partition(costs: &[u64], ranks: usize) -> Vec<Range<usize>> {
     let mut r = 0;
     for (i, &c) in costs.iter().enumerate() {
         let mid2 = 2 * acc + c as u128; // twice the midpoint
-        // Rank whose share [r·T/R, (r+1)·T/R) contains the midpoint.
+                                        // Rank whose share [r·T/R, (r+1)·T/R) contains the midpoint.
         let owner = if total == 0 { 0 } else { ((mid2 * ranks as u128) / (2 * total)).min(ranks as u128 - 1) as usize };
         while r < owner {
             r += 1;

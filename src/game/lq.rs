@@ -173,4 +173,3 @@ pub(crate) mod tests {
         }
     }
 }
-

@@ -104,7 +104,13 @@ pub fn write_weak_error(path: &Path, job: &Job, res: &WeakErrorResult, info: &Ru
             attr_str(&g, "integrator", job.sde.integrator.name())?;
             let exact = job.sde.integrator == crate::job::Integrator::Exact;
             let m: Vec<u64> = job.etas.iter().map(|&e| if exact { 0 } else { job.sde.substeps_for(e) as u64 }).collect();
-            dataset(&g, "substeps", &[ne], &m, "m: coarse substeps per η (the SDE estimator uses m and 2m, and 4m for Richardson); 0 for the exact integrator")?;
+            dataset(
+                &g,
+                "substeps",
+                &[ne],
+                &m,
+                "m: coarse substeps per η (the SDE estimator uses m and 2m, and 4m for Richardson); 0 for the exact integrator",
+            )?;
             if let Some(met) = &s.target_met {
                 let met: Vec<u8> = met.iter().map(|&b| b as u8).collect();
                 dataset(&g, "target_met", &[ne], &met, "1 where every weak error of that η met the precision target")?;

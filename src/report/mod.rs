@@ -129,13 +129,23 @@ pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
                 .etas
                 .iter()
                 .enumerate()
-                .map(|(e, eta)| format!("η = {eta}: {} ({} SGA / {} SDE paths)", if met.get(e) == Some(&true) { "met" } else { "not met" }, s.cells[e][0][0].sga.count, s.cells[e][0][0].sde.count))
+                .map(|(e, eta)| {
+                    format!(
+                        "η = {eta}: {} ({} SGA / {} SDE paths)",
+                        if met.get(e) == Some(&true) { "met" } else { "not met" },
+                        s.cells[e][0][0].sga.count,
+                        s.cells[e][0][0].sde.count
+                    )
+                })
                 .collect();
             let _ = writeln!(out, "  {}: {}", s.scheme.name(), line.join("; "));
         }
         let missed = res.schemes.iter().flat_map(|s| s.target_met.iter().flatten()).filter(|m| !**m).count();
         if missed > 0 {
-            let _ = writeln!(out, "warning: the precision target was not met for {missed} (scheme, η) pair(s) within estimate.max_paths; raise it or relax the target");
+            let _ = writeln!(
+                out,
+                "warning: the precision target was not met for {missed} (scheme, η) pair(s) within estimate.max_paths; raise it or relax the target"
+            );
         }
     }
     // Warn where the SDE bias, not the Monte Carlo error, keeps a weak error unresolved.

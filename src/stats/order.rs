@@ -34,11 +34,7 @@ pub fn fit_order(points: &[(f64, f64, f64)], confidence: f64) -> Option<OrderFit
     let sxy: f64 = ws.iter().zip(xs.iter().zip(&ys)).map(|(w, (x, y))| w * (x - xbar) * (y - ybar)).sum();
     let slope = sxy / sxx;
     let intercept = ybar - slope * xbar;
-    let chi2: f64 = ws
-        .iter()
-        .zip(xs.iter().zip(&ys))
-        .map(|(w, (x, y))| w * (y - intercept - slope * x).powi(2))
-        .sum();
+    let chi2: f64 = ws.iter().zip(xs.iter().zip(&ys)).map(|(w, (x, y))| w * (y - intercept - slope * x).powi(2)).sum();
     let dof = points.len() - 2;
     let inflation = if dof > 0 { (chi2 / dof as f64).sqrt().max(1.0) } else { 1.0 };
     let z = normal_quantile(0.5 + confidence / 2.0);

@@ -116,7 +116,9 @@ impl<'a> Plan<'a> {
             .map(|&s| {
                 job.etas
                     .iter()
-                    .map(|&eta| SdeSetup::new(game, job.sde.drift_for(s), job.sde.noise, job.sde.integrator, eta, job.batch, job.sde.substeps_for(eta), &job.init))
+                    .map(|&eta| {
+                        SdeSetup::new(game, job.sde.drift_for(s), job.sde.noise, job.sde.integrator, eta, job.batch, job.sde.substeps_for(eta), &job.init)
+                    })
                     .collect()
             })
             .collect();
@@ -298,4 +300,3 @@ impl Plan<'_> {
         Ok(Some(BlockResult { value, bias, diverged }))
     }
 }
-

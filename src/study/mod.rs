@@ -244,7 +244,19 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
         let costs: Vec<u64> = items.iter().map(|it| if saved.contains_key(&it.key()) { 0 } else { it.cost }).collect();
         let mine = cluster::plan::partition(&costs, comm.size())[comm.rank()].clone();
         let round_total: u64 = costs.iter().sum();
-        let (results, failure) = run_items(&plan, &items, mine.clone(), threads, &saved, comm.rank(), control, if root { observer } else { &silent }, &mut save_time, comm, round_total);
+        let (results, failure) = run_items(
+            &plan,
+            &items,
+            mine.clone(),
+            threads,
+            &saved,
+            comm.rank(),
+            control,
+            if root { observer } else { &silent },
+            &mut save_time,
+            comm,
+            round_total,
+        );
 
         // Agree on failure before anything else, so no rank waits for nodes that never come.
         let code = comm.max(failure.as_ref().map_or(0, |(_, e)| e.exit_code() as u64)) as u8;
@@ -377,9 +389,14 @@ fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, ela
                                     let (sga, sde, bias) = (sga_t.value[c], sde_t.value[c], sde_t.bias[c]);
                                     let weak_error = sga.mean - sde.mean;
                                     // Fewer than two values (e.g. all but one chain diverged) give no standard error.
-                                    let std_error = if sga.count < 2 || sde.count < 2 { f64::NAN } else { (sga.variance() / sga.count as f64 + sde.variance() / sde.count as f64).sqrt() };
+                                    let std_error = if sga.count < 2 || sde.count < 2 {
+                                        f64::NAN
+                                    } else {
+                                        (sga.variance() / sga.count as f64 + sde.variance() / sde.count as f64).sqrt()
+                                    };
                                     let bias_estimate = bias.mean.abs();
-                                    let resolved = std_error > 0.0 && weak_error.abs() >= RESOLVED_Z * std_error && bias_estimate <= RESOLVED_BIAS * weak_error.abs();
+                                    let resolved =
+                                        std_error > 0.0 && weak_error.abs() >= RESOLVED_Z * std_error && bias_estimate <= RESOLVED_BIAS * weak_error.abs();
                                     Cell { sga, sde, bias, weak_error, std_error, bias_estimate, resolved }
                                 })
                                 .collect()
@@ -412,5 +429,16 @@ fn assemble(job: &Job, totals: &[BlockResult], ranks: usize, threads: usize, ela
             }
         })
         .collect();
-    WeakErrorResult { schemes, z, ranks, threads, elapsed, chain_steps, chain_steps_run: chain_steps, rounds: 1, save_time: Duration::ZERO, reduce_time: Duration::ZERO }
+    WeakErrorResult {
+        schemes,
+        z,
+        ranks,
+        threads,
+        elapsed,
+        chain_steps,
+        chain_steps_run: chain_steps,
+        rounds: 1,
+        save_time: Duration::ZERO,
+        reduce_time: Duration::ZERO,
+    }
 }
