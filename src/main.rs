@@ -160,12 +160,8 @@ impl OutputLock {
         // lock appears complete or not at all.
         let mine = dir.join(format!(".gansde.lock.{}", std::process::id()));
         std::fs::write(&mine, me.as_bytes()).map_err(|e| BadInput(format!("--out {}: cannot write there: {e}", dir.display())))?;
-        let claim = |file: &std::path::Path| {
-            let r = std::fs::hard_link(&mine, file);
-            r
-        };
         for _ in 0..2 {
-            match claim(&file) {
+            match std::fs::hard_link(&mine, &file) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&mine);
                     return Ok(OutputLock { file, dir: dir.to_path_buf(), created });

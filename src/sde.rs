@@ -51,6 +51,13 @@ impl SdeWork {
     }
 }
 
+impl SdeWork {
+    /// Heap bytes held (for memory estimates).
+    pub fn bytes(&self) -> usize {
+        8 * (11 * self.g.len() + self.levels.states.iter().map(Vec::len).sum::<usize>() + self.levels.dw_len())
+    }
+}
+
 /// The drift b(u) of the chosen SDE at learning rate η into `w.drift`.
 pub fn drift(game: &dyn Game, kind: Drift, eta: f64, u: &[f64], w: &mut SdeWork) {
     game.full_grad(u, &mut w.g, &mut w.scratch);
@@ -378,6 +385,11 @@ impl Levels {
     /// Room for up to `nlevels` levels of a `dim`-dimensional SDE with `ncols` Brownian components.
     pub fn new(dim: usize, ncols: usize, nlevels: usize) -> Self {
         Levels { states: vec![vec![0.0; dim]; nlevels], dw: vec![0.0; ncols << (nlevels - 1)], nlevels }
+    }
+
+    /// Length of the Brownian-increment buffer.
+    pub fn dw_len(&self) -> usize {
+        self.dw.len()
     }
 
     /// Sets the first `nlevels` levels to x0.

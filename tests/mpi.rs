@@ -157,8 +157,6 @@ fn more_ranks_than_blocks_still_reduce() {
     let five = dir.path().join("five");
     let o = mpirun(5, &[&["weak-error", &job(), "--quiet", "--threads", "1", "--out", five.to_str().unwrap()][..], &tiny[..]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (a, b) = (std::fs::read(single.join("weak_error.h5")).map(|_| ()), std::fs::read(five.join("weak_error.h5")).map(|_| ()));
-    assert!(a.is_ok() && b.is_ok());
     assert_eq!(datasets_alt(&single.join("weak_error.h5")), datasets_alt(&five.join("weak_error.h5")));
 }
 

@@ -164,9 +164,19 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// Per-thread work space big enough for every (scheme, η) of the study.
+    pub(super) fn work(&self) -> (SgaWork, SdeWork) {
+        let max_cols = self.setups.iter().flatten().map(|s| s.noise.ncols(self.game)).max().unwrap_or(1);
+        let max_levels = self.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
+        (SgaWork::new(self.game), SdeWork::new(self.game, max_cols, max_levels))
+    }
+
     /// Times `chains` chains of every group on this thread (results
-    /// discarded) and returns nanoseconds per chain, for balancing ranks.
-    pub(super) fn pilot(&self, chains: u64, sga: &mut SgaWork, sde: &mut SdeWork) -> Result<Vec<u64>, StudyError> {
+    /// discarded) and returns nanoseconds per chain, for balancing ranks
+    /// and for `gansde check`.
+    pub(super) fn pilot(&self, chains: u64) -> Result<Vec<u64>, StudyError> {
+        let (mut sga, mut sde) = self.work();
+        let (sga, sde) = (&mut sga, &mut sde);
         let (done, stop) = (AtomicU64::new(0), AtomicBool::new(false));
         (0..self.ngroups())
             .map(|g| {

@@ -1,14 +1,11 @@
 //! Sizing a study before running it (`gansde check`): chain-steps, memory per
 //! rank, output size, and wall time from a short timed pilot.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Instant;
 
 use crate::job::Job;
-use crate::sde::SdeWork;
-use crate::sga::SgaWork;
 
-use super::block::{Kind, Plan};
+use super::block::Plan;
 use super::StudyError;
 
 /// Resident memory of the process before any study state (binary, HDF5,
@@ -42,33 +39,21 @@ pub fn estimate(job: &Job, ranks: usize, threads: usize, pilot: u64) -> Result<E
     let ng = plan.ngroups();
     let items = plan.items(&(0..ng).map(|g| 0..plan.initial_blocks(g)).collect::<Vec<_>>());
     let chain_steps: u64 = items.iter().map(|it| plan.chain_steps(it)).sum();
-    let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game.as_ref())).max().unwrap_or(1);
-    let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
-    let mut sga = SgaWork::new(game.as_ref());
-    let mut sde = SdeWork::new(game.as_ref(), max_cols, max_levels);
     // Time a few chains of each group; extrapolate each group's cost.
-    let (done, stop) = (AtomicU64::new(0), AtomicBool::new(false));
     let start = Instant::now();
-    let mut seconds = 0.0;
-    let mut pilot_chains = 0;
-    for g in 0..ng {
-        let mut it = plan.item(g, 0);
-        let total: u64 = items.iter().filter(|x| x.group == g).map(|x| x.count).sum();
-        it.count = pilot.min(it.count).max(1);
-        let t = Instant::now();
-        plan.run(&it, &mut sga, &mut sde, &done, &stop)?;
-        seconds += t.elapsed().as_secs_f64() / it.count as f64 * total as f64;
-        pilot_chains += it.count;
-    }
+    let ns_per_chain = plan.pilot(pilot)?;
     let pilot_seconds = start.elapsed().as_secs_f64();
+    let chains_of = |g: usize| items.iter().filter(|x| x.group == g).map(|x| x.count).sum::<u64>();
+    let seconds: f64 = (0..ng).map(|g| ns_per_chain[g] as f64 * 1e-9 * chains_of(g) as f64).sum();
+    let pilot_chains: u64 = (0..ng).map(|g| pilot.min(plan.item(g, 0).count).max(1)).sum();
+    let (_, sde) = plan.work();
     let d = game.dim() as u64;
-    let work_space = (max_cols << (max_levels - 1)) as u64 * 8 + (12 + max_levels as u64) * d * 8 + 4096;
+    let work_space = sde.bytes() as u64 + 4 * d * 8 + 4096;
     let per_block = (2 * plan.ncells as u64 * 3 + 1) * 8;
     let data = (job.latent.data.len() + job.real.data.len()) as u64 * 8;
     let memory_per_rank = threads as u64 * work_space + items.len().div_ceil(ranks) as u64 * per_block * 2 + data + BASELINE;
     let cells = (job.schemes.len() * job.etas.len() * plan.ncells) as u64;
     let output_bytes = cells * 14 * 8 + data + 64 * 1024;
-    let _ = Kind::Sga;
     Ok(Estimate {
         chain_steps,
         blocks: items.len(),

@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, Comm};
 use crate::job::{Drift, Job, Noise, Scheme, Target};
-use crate::sde::SdeWork;
-use crate::sga::SgaWork;
 use crate::stats::{fit_order, normal_quantile, Moments, OrderFit};
 
 use block::{BlockResult, Kind, Plan};
@@ -184,13 +182,7 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
     if comm.size() > 1 {
         // Balance ranks by measured cost: rank 0 times a few chains of every
         // group and all ranks adopt its figures (the split never affects results).
-        let pilot = if root {
-            let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game.as_ref())).max().unwrap_or(1);
-            let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
-            plan.pilot(PILOT_CHAINS, &mut SgaWork::new(game.as_ref()), &mut SdeWork::new(game.as_ref(), max_cols, max_levels))
-        } else {
-            Ok(vec![0; plan.ngroups()])
-        };
+        let pilot = if root { plan.pilot(PILOT_CHAINS) } else { Ok(vec![0; plan.ngroups()]) };
         let ok = comm.max(pilot.is_err() as u64) == 0;
         let costs = match (ok, pilot) {
             (true, Ok(c)) => c,

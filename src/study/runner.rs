@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, Comm};
 use crate::io::StateStore;
-use crate::sde::SdeWork;
-use crate::sga::SgaWork;
 
 use super::block::{BlockResult, Item, Plan};
 use super::{Control, Observer, StudyError};
@@ -53,7 +51,6 @@ pub(super) fn run_items(
     comm: &dyn Comm,
     round_total: u64,
 ) -> (Vec<Option<BlockResult>>, Failure) {
-    let game = plan.game;
     let slots: Vec<OnceLock<BlockResult>> = range.clone().map(|_| OnceLock::new()).collect();
     for idx in range.clone() {
         if let Some(r) = saved.get(&items[idx].key()) {
@@ -67,8 +64,6 @@ pub(super) fn run_items(
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failure: Mutex<Failure> = Mutex::new(None);
-    let max_cols = plan.setups.iter().flatten().map(|s| s.noise.ncols(game)).max().unwrap_or(1);
-    let max_levels = plan.setups.iter().flatten().map(|s| s.levels()).max().unwrap_or(1);
     let computed = |slots: &[OnceLock<BlockResult>]| -> Vec<(u64, BlockResult)> {
         slots.iter().enumerate().filter_map(|(k, s)| s.get().map(|r| (items[range.start + k].key(), r.clone()))).collect()
     };
@@ -84,8 +79,7 @@ pub(super) fn run_items(
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
-                let mut sga = SgaWork::new(game);
-                let mut sde = SdeWork::new(game, max_cols, max_levels);
+                let (mut sga, mut sde) = plan.work();
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     if k >= order.len() || stop.load(Ordering::Relaxed) {
