@@ -20,6 +20,11 @@ pub const EXIT_CODES: &str = "Exit codes: 0 done (or already complete with --res
 pub enum Command {
     /// Weak error of SGA against its SDE at each η, with the observed order in η.
     WeakError(WeakErrorArgs),
+    /// Long-run study: invariant measure, mixing and fluctuation–dissipation
+    /// relations from long SGA chains and SDE paths (samples streamed to HDF5).
+    LongRun(WeakErrorArgs),
+    /// Analyse a long-run results file (again) and store the numbers in it.
+    Analyze(AnalyzeArgs),
     /// Validate a job without running it and estimate its cost on a layout.
     Check(CheckArgs),
 }
@@ -62,10 +67,17 @@ pub struct WeakErrorArgs {
     /// layout); a finished study does nothing.
     #[arg(long)]
     pub resume: bool,
-    /// Seconds between saves of completed blocks (default 300).
+    /// Seconds between saves of completed blocks (default 300; weak-error only:
+    /// long-run writes every block as soon as it is complete).
     #[arg(long, value_name = "SECONDS")]
     pub checkpoint_every: Option<u64>,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// A long_run.h5 written by `gansde long-run`.
+    pub results: PathBuf,
 }

@@ -10,6 +10,9 @@ use crate::data::{self, Column, DataError, Draw, Samples};
 use crate::game::{Game, Lq, TanhWgan};
 use crate::linalg::Mat;
 
+mod long_run;
+pub use long_run::{LongRun, Projection, SchedulerSpec, TraceMethod};
+
 /// A job that cannot run, with the key or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -239,6 +242,10 @@ pub struct Job {
     pub function_names: Vec<String>,
     pub confidence: f64,
     pub divergence: DivergencePolicy,
+    /// Whether the job has an `[estimate]` table (a weak-error study).
+    pub has_estimate: bool,
+    /// The `[long_run]` table, if any (a long-run study).
+    pub long_run: Option<LongRun>,
     /// Values outside the theorems' range, worth a warning but not an error.
     pub warnings: Vec<String>,
 }
@@ -267,7 +274,8 @@ struct RawJob {
     sga: RawSga,
     #[serde(default)]
     sde: RawSde,
-    estimate: RawEstimate,
+    estimate: Option<RawEstimate>,
+    long_run: Option<long_run::RawLongRun>,
     #[serde(default)]
     divergence: RawDivergence,
 }
@@ -332,7 +340,7 @@ struct RawSde {
     sml_drift: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawEstimate {
     paths: i64,
@@ -854,7 +862,22 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         sml_drift: drift("sde.sml_drift", &sd.sml_drift, Drift::FirstOrder)?,
     };
 
-    let e = &raw.estimate;
+    if raw.estimate.is_none() && raw.long_run.is_none() {
+        return Err(ctx.err("estimate", "missing: give [estimate] for a weak-error study or [long_run] for a long-run study"));
+    }
+    // A long-run job has no [estimate]: its checks below run on a stand-in that always passes.
+    let stand_in = RawEstimate {
+        paths: 2,
+        sde_paths: None,
+        block: None,
+        target_se: None,
+        target_rel_ci: None,
+        max_paths: None,
+        record_times: None,
+        functions: vec!["norm2".into()],
+        confidence: None,
+    };
+    let e = raw.estimate.as_ref().unwrap_or(&stand_in);
     if e.paths < 2 {
         return Err(ctx.err("estimate.paths", format!("{} paths is not allowed; need at least 2 (a standard error needs at least 2 paths)", e.paths)));
     }
@@ -944,6 +967,30 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         o => return Err(ctx.err("divergence.action", format!("unknown action \"{o}\"; valid: \"stop\", \"count\""))),
     };
 
+    let long_run = match &raw.long_run {
+        Some(lr) => {
+            let mut lr = long_run::validate(&ctx, lr, &s.eta, horizon, batch, schemes.contains(&Scheme::Sml), dt, dw)?;
+            if lr.chains.max(lr.sde_paths) > crate::rng::MAX_CHAIN {
+                return Err(ctx.err("long_run.chains", "too many chains for the stream layout (2^40)"));
+            }
+            // Samples need one path per SDE: Richardson combines two paths.
+            match sd.integrator.as_deref() {
+                None => {}
+                Some("richardson") => {
+                    return Err(ctx.err("sde.integrator", "a long-run study stores sample paths: use \"euler\" (the default there) or \"exact\" (lq)"))
+                }
+                _ => {}
+            }
+            lr.half_step &= integrator != Integrator::Exact;
+            Some(lr)
+        }
+        None => None,
+    };
+    let mut sde = sde;
+    if long_run.is_some() && sd.integrator.is_none() {
+        sde.integrator = Integrator::Euler;
+    }
+
     Ok(Job {
         text,
         fingerprint: 0,
@@ -969,6 +1016,8 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         functions,
         confidence,
         divergence: DivergencePolicy { bound, stop },
+        has_estimate: raw.estimate.is_some(),
+        long_run,
         warnings,
     })
 }

@@ -8,6 +8,7 @@
 //! binary (CLI and report layer).
 
 pub mod cluster;
+pub mod analysis;
 pub mod data;
 pub mod dual;
 pub mod game;

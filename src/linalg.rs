@@ -223,6 +223,112 @@ impl OuTransition {
     }
 }
 
+/// The solution of A x = b by Gaussian elimination with partial pivoting, or
+/// None when A is singular to working precision (a pivot at or below
+/// n·ε·max|a_ij|, where the computed solution would be rounding noise).
+pub fn solve(a: &Mat, b: &[f64]) -> Option<Vec<f64>> {
+    assert_eq!(a.rows, a.cols, "solve needs a square matrix");
+    assert_eq!(a.rows, b.len(), "solve needs one right-hand side entry per row");
+    let n = a.rows;
+    let mut m = a.data.clone();
+    let mut x = b.to_vec();
+    let scale = m.iter().fold(0.0_f64, |s, v| s.max(v.abs()));
+    let tiny = n as f64 * f64::EPSILON * scale;
+    for col in 0..n {
+        let (piv, pmax) = (col..n).map(|r| (r, m[r * n + col].abs())).fold((col, -1.0), |best, c| if c.1 > best.1 { c } else { best });
+        if !(pmax > tiny) {
+            return None;
+        }
+        if piv != col {
+            for j in col..n {
+                m.swap(col * n + j, piv * n + j);
+            }
+            x.swap(col, piv);
+        }
+        let d = m[col * n + col];
+        for r in col + 1..n {
+            let f = m[r * n + col] / d;
+            if f == 0.0 {
+                continue;
+            }
+            for j in col + 1..n {
+                m[r * n + j] -= f * m[col * n + j];
+            }
+            x[r] -= f * x[col];
+        }
+    }
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|j| m[r * n + j] * x[j]).sum();
+        x[r] = (x[r] - s) / m[r * n + r];
+    }
+    Some(x)
+}
+
+/// Solves a d²-dimensional Kronecker-form Lyapunov system for vec Σ (row-major)
+/// and returns Σ symmetrised, since rounding leaves Σ − Σᵀ at the 1e-16 level
+/// and Cholesky downstream wants exact symmetry.
+fn lyapunov_kron(op: &Mat, rhs: &[f64], d: usize, what: &str) -> Mat {
+    let v = solve(op, rhs)
+        .unwrap_or_else(|| panic!("{what}: the Lyapunov operator is singular (an eigenvalue pair with λ_i + λ_j = 0, or λ_i λ_j = 1 for the discrete form)"));
+    let mut s = Mat { rows: d, cols: d, data: v };
+    for i in 0..d {
+        for j in 0..i {
+            let m = 0.5 * (s[(i, j)] + s[(j, i)]);
+            s[(i, j)] = m;
+            s[(j, i)] = m;
+        }
+    }
+    s
+}
+
+/// The Σ solving K Σ + Σ Kᵀ + Q = 0 for Hurwitz K: the stationary covariance of
+/// the OU process dX = K X dt + σ dW with Q = σσᵀ (= ∫₀^∞ e^{Ks} Q e^{Kᵀs} ds).
+/// Solved as the Kronecker system (I⊗K + K⊗I) vec Σ = −vec Q by [`solve`];
+/// O(d⁶), meant for d up to about 30. Panics if the operator is singular
+/// (some λ_i + λ_j = 0); a non-Hurwitz K without such a pair gives the
+/// (indefinite) algebraic solution, which is no covariance.
+pub fn lyapunov_continuous(k: &Mat, q: &Mat) -> Mat {
+    assert_eq!(k.rows, k.cols, "lyapunov_continuous needs a square K");
+    let d = k.rows;
+    assert_eq!((q.rows, q.cols), (d, d), "lyapunov_continuous needs Q of K's size");
+    let mut op = Mat::zeros(d * d, d * d);
+    // Row (i, j) of vec(KΣ + ΣKᵀ) is Σ_l K_il Σ_lj + Σ_l K_jl Σ_il.
+    for i in 0..d {
+        for j in 0..d {
+            let row = i * d + j;
+            for l in 0..d {
+                op[(row, l * d + j)] += k[(i, l)];
+                op[(row, i * d + l)] += k[(j, l)];
+            }
+        }
+    }
+    let rhs: Vec<f64> = q.data.iter().map(|v| -v).collect();
+    lyapunov_kron(&op, &rhs, d, "lyapunov_continuous")
+}
+
+/// The Σ solving Σ = Φ Σ Φᵀ + Q for Φ of spectral radius below 1: the
+/// stationary covariance of the chain X' = Φ X + N(0, Q) (= Σ_{n≥0} Φⁿ Q Φᵀⁿ).
+/// Solved as (I − Φ⊗Φ) vec Σ = vec Q by [`solve`]; O(d⁶), meant for d up to
+/// about 30. Panics if the operator is singular (some λ_i λ_j = 1).
+pub fn lyapunov_discrete(phi: &Mat, q: &Mat) -> Mat {
+    assert_eq!(phi.rows, phi.cols, "lyapunov_discrete needs a square Φ");
+    let d = phi.rows;
+    assert_eq!((q.rows, q.cols), (d, d), "lyapunov_discrete needs Q of Φ's size");
+    let mut op = Mat::identity(d * d);
+    // Row (i, j) of vec(ΦΣΦᵀ) is Σ_kl Φ_ik Φ_jl Σ_kl.
+    for i in 0..d {
+        for j in 0..d {
+            let row = i * d + j;
+            for k in 0..d {
+                for l in 0..d {
+                    op[(row, k * d + l)] -= phi[(i, k)] * phi[(j, l)];
+                }
+            }
+        }
+    }
+    lyapunov_kron(&op, &q.data, d, "lyapunov_discrete")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +372,77 @@ mod tests {
         assert!((tr.phi[(0, 0)] - e).abs() < 1e-14);
         assert!((tr.psi[0] - c * (1.0 - e) / a).abs() < 1e-14);
         assert!((tr.q[(0, 0)] - s2 * (1.0 - e * e) / (2.0 * a)).abs() < 1e-14);
+    }
+
+    /// A non-symmetric, non-normal Hurwitz 4 × 4 drift (eigenvalues with
+    /// negative real parts, a complex pair) and a full-rank noise covariance.
+    fn example_k_q() -> (Mat, Mat) {
+        let k = Mat::from_rows(&[vec![-1.0, 2.0, 0.3, 0.0], vec![-2.0, -0.5, 0.1, 0.4], vec![0.2, 0.0, -0.8, 1.5], vec![0.0, -0.3, 0.0, -1.2]]);
+        let sigma = Mat::from_rows(&[vec![1.0, 0.0, 0.0, 0.0], vec![0.5, 0.7, 0.0, 0.0], vec![-0.2, 0.1, 0.3, 0.0], vec![0.4, 0.0, 0.6, 0.9]]);
+        let q = sigma.mul(&sigma.t());
+        (k, q)
+    }
+
+    fn max_abs(m: &Mat) -> f64 {
+        m.data.iter().fold(0.0, |s, v| s.max(v.abs()))
+    }
+
+    #[test]
+    fn solve_recovers_a_known_solution_and_detects_singularity() {
+        // The zero leading entry forces a row swap.
+        let a = Mat::from_rows(&[vec![0.0, 2.0, 1.0], vec![1.0, -1.0, 0.5], vec![3.0, 0.0, -2.0]]);
+        let x = [1.5, -0.25, 2.0];
+        let b = a.mul_vec(&x);
+        let got = solve(&a, &b).unwrap();
+        for (g, w) in got.iter().zip(&x) {
+            assert!((g - w).abs() < 1e-14, "{got:?}");
+        }
+        let singular = Mat::from_rows(&[vec![1.0, 2.0], vec![2.0, 4.0]]);
+        assert!(solve(&singular, &[1.0, 2.0]).is_none());
+        assert!(solve(&Mat::zeros(2, 2), &[0.0, 0.0]).is_none());
+    }
+
+    #[test]
+    fn lyapunov_continuous_residual_and_scalar_case() {
+        let (k, q) = example_k_q();
+        let s = lyapunov_continuous(&k, &q);
+        let res = k.mul(&s).add_scaled(1.0, &s.mul(&k.t())).add_scaled(1.0, &q);
+        assert!(max_abs(&res) < 1e-12 * max_abs(&q), "residual {}", max_abs(&res));
+        assert_eq!(s, s.t());
+        assert!(cholesky_psd(&s).is_ok());
+        let one = lyapunov_continuous(&Mat::from_rows(&[vec![-0.7]]), &Mat::from_rows(&[vec![0.5]]));
+        assert!((one[(0, 0)] - 0.5 / 1.4).abs() < 1e-15);
+    }
+
+    #[test]
+    fn lyapunov_discrete_residual_and_scalar_case() {
+        let (k, q) = example_k_q();
+        let phi = expm(&k.scale(0.4));
+        let s = lyapunov_discrete(&phi, &q);
+        let res = phi.mul(&s).mul(&phi.t()).add_scaled(1.0, &q).add_scaled(-1.0, &s);
+        assert!(max_abs(&res) < 1e-12 * max_abs(&s), "residual {}", max_abs(&res));
+        assert_eq!(s, s.t());
+        let one = lyapunov_discrete(&Mat::from_rows(&[vec![0.6]]), &Mat::from_rows(&[vec![0.5]]));
+        assert!((one[(0, 0)] - 0.5 / 0.64).abs() < 1e-15);
+    }
+
+    #[test]
+    fn lyapunov_continuous_is_the_stationary_law_of_the_exact_transition() {
+        // Σ − e^{Kτ} Σ e^{Kᵀτ} = ∫₀^τ e^{Ks} Q e^{Kᵀs} ds (Van Loan, via OuTransition),
+        // so the discrete equation with the exact one-step (Φ, Q_τ) has the same solution.
+        let (k, q) = example_k_q();
+        let s = lyapunov_continuous(&k, &q);
+        let tr = OuTransition::new(&k, &[0.0; 4], &q, 0.7);
+        let lhs = s.add_scaled(-1.0, &tr.phi.mul(&s).mul(&tr.phi.t()));
+        assert!(max_abs(&lhs.add_scaled(-1.0, &tr.q)) < 1e-12 * max_abs(&s));
+        let sd = lyapunov_discrete(&tr.phi, &tr.q);
+        assert!(max_abs(&sd.add_scaled(-1.0, &s)) < 1e-11 * max_abs(&s));
+    }
+
+    #[test]
+    #[should_panic(expected = "singular")]
+    fn lyapunov_continuous_rejects_a_marginal_drift() {
+        // A rotation generator: λ = ±i, so λ_1 + λ_2 = 0.
+        lyapunov_continuous(&Mat::from_rows(&[vec![0.0, -1.0], vec![1.0, 0.0]]), &Mat::identity(2));
     }
 }

@@ -13,9 +13,10 @@ use anyhow::Context;
 use clap::Parser;
 
 use gansde::cluster::{self, Comm};
-use gansde::io::{write_weak_error, RunInfo, StateStore};
+use gansde::analysis;
+use gansde::io::{write_long_run, write_weak_error, RunInfo, SampleStore, StateStore};
 use gansde::job::{self, JobError};
-use gansde::report::{weak_error_table, Progress};
+use gansde::report::{long_run_report, weak_error_table, Progress};
 use gansde::study::{self, Control, StudyError};
 
 /// Exit code: done.
@@ -226,9 +227,73 @@ fn default_threads() -> usize {
     }
 }
 
+/// A flag raised by SIGTERM, SIGUSR1 or SIGINT; a second signal ends the process at once.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop)).context("cannot install signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// Threads, the results file `<out>/<file>` and (on rank 0) the output lock,
+/// after checking the folder: an existing results file needs --force or --resume.
+fn prepare_output(root: bool, args: &cli::WeakErrorArgs, job: &job::Job, file: &str) -> anyhow::Result<(usize, PathBuf, Option<OutputLock>)> {
+    let threads = match args.threads {
+        Some(0) => return Err(BadInput("--threads: 0 is not allowed; give at least 1".into()).into()),
+        Some(n) => n,
+        None => default_threads(),
+    };
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&job.name));
+    let path = out_dir.join(file);
+    let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if root && threads > avail {
+        eprintln!("warning: {threads} threads on a process that may use {avail} CPUs; they will share cores");
+    }
+    // Only rank 0 writes the study file, so only rank 0 looks at the output folder.
+    let mut lock = None;
+    if root {
+        if out_dir.exists() && !out_dir.is_dir() {
+            return Err(BadInput(format!("--out {}: is a file, not a folder", out_dir.display())).into());
+        }
+        if path.is_dir() {
+            return Err(BadInput(format!("{} is a folder; the results file needs that name", path.display())).into());
+        }
+        if path.exists() && !args.force && !args.resume {
+            return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
+        }
+        let created = !out_dir.exists();
+        std::fs::create_dir_all(&out_dir).map_err(|e| BadInput(format!("--out {}: cannot create the folder: {e}", out_dir.display())))?;
+        lock = Some(OutputLock::acquire(&out_dir, created)?);
+    }
+    Ok((threads, path, lock))
+}
+
+/// Whether a finished study file at `path` (re-submitted with --resume) belongs to this job.
+fn finished_study(path: &std::path::Path, job: &job::Job) -> anyhow::Result<()> {
+    let f = hdf5::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let fp: u64 = f.attr("fingerprint").and_then(|a| a.read_scalar()).unwrap_or(0);
+    if fp != job.fingerprint {
+        return Err(BadInput(format!("results file {} is from another study; --resume will not touch it (use another --out)", path.display())).into());
+    }
+    Ok(())
+}
+
 fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
     let root = comm.rank() == 0;
     match cli.command {
+        cli::Command::LongRun(args) => long_run(args, comm),
+        cli::Command::Analyze(args) => {
+            if !root {
+                return Ok(());
+            }
+            let a = analysis::analyze(&args.results).map_err(|e| BadInput(e.to_string()))?;
+            analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
+            print!("{}", long_run_report(&a));
+            println!("\nanalysis stored in {} (group analysis/)", args.results.display());
+            Ok(())
+        }
         cli::Command::Check(args) => {
             if !root {
                 return Ok(());
@@ -271,33 +336,10 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
         cli::Command::WeakError(args) => {
             let setup = (|| -> anyhow::Result<_> {
                 let job = job::load(&args.job, &args.set)?;
-                let threads = match args.threads {
-                    Some(0) => return Err(BadInput("--threads: 0 is not allowed; give at least 1".into()).into()),
-                    Some(n) => n,
-                    None => default_threads(),
-                };
-                let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&job.name));
-                let path = out_dir.join("weak_error.h5");
-                let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
-                if root && threads > avail {
-                    eprintln!("warning: {threads} threads on a process that may use {avail} CPUs; they will share cores");
+                if !job.has_estimate {
+                    return Err(BadInput(format!("{}: has no [estimate] table, so it is not a weak-error job (a [long_run] job runs with 'gansde long-run')", args.job.display())).into());
                 }
-                // Only rank 0 writes, so only rank 0 looks at the output folder.
-                let mut lock = None;
-                if root {
-                    if out_dir.exists() && !out_dir.is_dir() {
-                        return Err(BadInput(format!("--out {}: is a file, not a folder", out_dir.display())).into());
-                    }
-                    if path.is_dir() {
-                        return Err(BadInput(format!("{} is a folder; the results file needs that name", path.display())).into());
-                    }
-                    if path.exists() && !args.force && !args.resume {
-                        return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
-                    }
-                    let created = !out_dir.exists();
-                    std::fs::create_dir_all(&out_dir).map_err(|e| BadInput(format!("--out {}: cannot create the folder: {e}", out_dir.display())))?;
-                    lock = Some(OutputLock::acquire(&out_dir, created)?);
-                }
+                let (threads, path, lock) = prepare_output(root, &args, &job, "weak_error.h5")?;
                 Ok((job, threads, path, lock))
             })();
             let (job, threads, path, _lock) = agree(comm, setup)?;
@@ -306,13 +348,7 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             let finished = root && args.resume && path.exists();
             let check = (|| -> anyhow::Result<()> {
                 if finished {
-                    let f = hdf5::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-                    let fp: u64 = f.attr("fingerprint").and_then(|a| a.read_scalar()).unwrap_or(0);
-                    if fp != job.fingerprint {
-                        return Err(
-                            BadInput(format!("results file {} is from another study; --resume will not touch it (use another --out)", path.display())).into()
-                        );
-                    }
+                    finished_study(&path, &job)?;
                 } else if root && store.exists() && !args.resume {
                     if args.force {
                         store.clear().with_context(|| format!("cannot remove {}", store.dir().display()))?;
@@ -333,12 +369,7 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1, signal_hook::consts::SIGINT] {
-                // A second signal while stopping ends the process at once.
-                signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop)).context("cannot install signal handlers")?;
-                signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
-            }
+            let stop = stop_on_signals()?;
             let control = Control {
                 stop: &stop,
                 state: Some(&store),
@@ -376,4 +407,74 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `gansde long-run`: simulate (or resume), write the study file, analyse, report.
+fn long_run(args: cli::WeakErrorArgs, comm: &dyn Comm) -> anyhow::Result<()> {
+    let root = comm.rank() == 0;
+    let setup = (|| -> anyhow::Result<_> {
+        let job = job::load(&args.job, &args.set)?;
+        if job.long_run.is_none() {
+            return Err(BadInput(format!("{}: has no [long_run] table, so it is not a long-run job (an [estimate] job runs with 'gansde weak-error')", args.job.display())).into());
+        }
+        if args.checkpoint_every.is_some() {
+            return Err(BadInput("--checkpoint-every: not used by long-run, which writes every block as soon as it is complete".into()).into());
+        }
+        let (threads, path, lock) = prepare_output(root, &args, &job, "long_run.h5")?;
+        Ok((job, threads, path, lock))
+    })();
+    let (job, threads, path, _lock) = agree(comm, setup)?;
+    let lr = job.long_run.as_ref().expect("checked");
+    let store = SampleStore::new(path.with_file_name("samples"), job.fingerprint, lr.records, job.game().dim());
+    let finished = root && args.resume && path.exists();
+    let check = (|| -> anyhow::Result<()> {
+        if finished {
+            finished_study(&path, &job)?;
+        } else if root && store.exists() && !args.resume {
+            if args.force {
+                store.clear().with_context(|| format!("cannot remove {}", store.dir().display()))?;
+            } else {
+                return Err(BadInput(format!(
+                    "{} holds samples of an earlier run; pass --resume to continue it or --force to start over",
+                    store.dir().display()
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    })();
+    agree(comm, check)?;
+    if comm.max(finished as u64) == 1 {
+        if root {
+            eprintln!("study already complete: {} (nothing to do)", path.display());
+        }
+        return Ok(());
+    }
+    let stop = stop_on_signals()?;
+    let control = Control { stop: &stop, state: None, resume: args.resume, interval: Duration::MAX };
+    let progress = Progress::new(args.quiet || !root);
+    let result = study::long_run::long_run(&job, threads, comm, &control, &progress, &store);
+    progress.finish();
+    if let Err(e) = &result {
+        if root && !args.resume && e.exit_code() == study::EXIT_DIVERGED {
+            let _ = store.clear();
+        }
+    }
+    let Some(summary) = result? else {
+        return Ok(());
+    };
+    write_long_run(&path, &job, &summary, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
+    let a = analysis::analyze(&path).with_context(|| format!("cannot analyse {}", path.display()))?;
+    analysis::write_analysis(&path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
+    print!("{}", long_run_report(&a));
+    println!(
+        "\n{} chain-steps computed now in {:.1} s on {} rank(s) x {} thread(s); results: {} (samples in {})",
+        summary.chain_steps_run,
+        summary.elapsed.as_secs_f64(),
+        comm.size(),
+        threads,
+        path.display(),
+        store.dir().display()
+    );
+    Ok(())
 }

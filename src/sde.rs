@@ -229,6 +229,9 @@ pub struct SdeSetup {
     pub noise: NoiseFactor,
     /// Exact OU transition over one η with the Cholesky factor of its covariance.
     pub exact: Option<(OuTransition, Mat)>,
+    /// Euler–Maruyama with a single level (step η/m only): long-run paths
+    /// without the coupled half-step path.
+    pub single_level: bool,
 }
 
 impl SdeSetup {
@@ -257,7 +260,7 @@ impl SdeSetup {
             let l = cholesky_psd(&tr.q).expect("OU covariance is positive semi-definite");
             (tr, l)
         });
-        SdeSetup { drift: drift_kind, eta, sigma, substeps, integrator, noise: factor, exact }
+        SdeSetup { drift: drift_kind, eta, sigma, substeps, integrator, noise: factor, exact, single_level: false }
     }
 
     /// Coupled levels simulated: 3 (m, 2m, 4m substeps) for Richardson with
@@ -265,6 +268,7 @@ impl SdeSetup {
     pub fn levels(&self) -> usize {
         match self.integrator {
             Integrator::Richardson => 3,
+            Integrator::Euler if self.single_level => 1,
             Integrator::Euler => 2,
             Integrator::Exact => 1,
         }
@@ -274,6 +278,7 @@ impl SdeSetup {
     pub fn cost_per_step(&self) -> usize {
         match self.integrator {
             Integrator::Richardson => 7 * self.substeps,
+            Integrator::Euler if self.single_level => self.substeps,
             Integrator::Euler => 3 * self.substeps,
             Integrator::Exact => 1,
         }

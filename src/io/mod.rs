@@ -3,7 +3,9 @@
 //! half-written result under the real name.
 
 pub mod results;
+pub mod samples;
 pub mod state;
 
 pub use results::{write_weak_error, RunInfo};
+pub use samples::{write_long_run, SampleStore};
 pub use state::{StateError, StateStore};

@@ -30,23 +30,23 @@ pub struct RunInfo {
     pub threads: usize,
 }
 
-fn vstr(s: &str) -> VarLenUnicode {
+pub(crate) fn vstr(s: &str) -> VarLenUnicode {
     s.parse().expect("a string without interior NUL")
 }
 
-fn attr_str(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {
+pub(crate) fn attr_str(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {
     loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&vstr(value))
 }
 
-fn attr_f64(loc: &hdf5::Location, name: &str, value: f64) -> hdf5::Result<()> {
+pub(crate) fn attr_f64(loc: &hdf5::Location, name: &str, value: f64) -> hdf5::Result<()> {
     loc.new_attr::<f64>().create(name)?.write_scalar(&value)
 }
 
-fn attr_u64(loc: &hdf5::Location, name: &str, value: u64) -> hdf5::Result<()> {
+pub(crate) fn attr_u64(loc: &hdf5::Location, name: &str, value: u64) -> hdf5::Result<()> {
     loc.new_attr::<u64>().create(name)?.write_scalar(&value)
 }
 
-fn dataset<T: hdf5::H5Type + Copy>(g: &hdf5::Group, name: &str, shape: &[usize], data: &[T], units: &str) -> hdf5::Result<()> {
+pub(crate) fn dataset<T: hdf5::H5Type + Copy>(g: &hdf5::Group, name: &str, shape: &[usize], data: &[T], units: &str) -> hdf5::Result<()> {
     let ds = g.new_dataset::<T>().shape(shape.to_vec()).create(name)?;
     ds.write_raw(data)?;
     attr_str(&ds, "units", units)

@@ -1,7 +1,9 @@
 //! The report layer: tables of weak errors and orders, and progress. Only the
 //! CLI uses this; the engine hands it values.
 
+mod long_run;
 mod progress;
+pub use long_run::long_run_report;
 pub use progress::Progress;
 
 use std::fmt::Write;

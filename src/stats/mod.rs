@@ -1,5 +1,6 @@
 //! Mergeable sufficient statistics and the observed-order fit.
 
+pub mod mixing;
 mod order;
 pub use order::{fit_order, normal_quantile, OrderFit};
 

@@ -6,6 +6,8 @@
 
 mod block;
 mod estimate;
+pub mod long_run;
+pub mod observables;
 mod runner;
 
 pub use estimate::{estimate, Estimate};
@@ -53,6 +55,9 @@ pub enum StudyError {
     /// Saved state that cannot be used.
     #[error(transparent)]
     State(#[from] crate::io::StateError),
+    /// The sample store holds blocks that cannot be used.
+    #[error("{0}")]
+    Samples(String),
     /// Saving state failed.
     #[error("cannot save state in {dir}: {reason}")]
     Save { dir: String, reason: String },
@@ -73,7 +78,7 @@ impl StudyError {
             StudyError::Diverged { .. } => EXIT_DIVERGED,
             StudyError::Stopped { .. } => EXIT_STOPPED,
             StudyError::OnRank { code, .. } | StudyError::Elsewhere { code } => *code,
-            StudyError::State(_) => 2,
+            StudyError::State(_) | StudyError::Samples(_) => 2,
             StudyError::Save { .. } => 1,
         }
     }

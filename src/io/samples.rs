@@ -1,0 +1,194 @@
+//! The long-run sample store (DESIGN §4): every block of paths is written, as
+//! soon as it is complete, by the rank that simulated it to its own file
+//! `samples/<kind>/block-NNNNNN.h5` (chunked, deflate-compressed; written
+//! under a temporary name and renamed, so a file is complete or absent). The
+//! study file `long_run.h5` stitches the blocks into one virtual dataset per
+//! kind with relative paths, which h5py opens as one [path, record,
+//! coordinate] array. The block files double as the resume state.
+
+use std::path::{Path, PathBuf};
+
+use crate::job::Job;
+use crate::study::long_run::{BlockSamples, LongRunSummary, SampleKind, SampleSink, Source};
+use crate::study::observables::OBSERVABLES;
+
+use super::results::{attr_f64, attr_str, attr_u64, dataset, utc_now};
+use super::RunInfo;
+
+/// Block files under `<out>/samples`.
+pub struct SampleStore {
+    dir: PathBuf,
+    fingerprint: u64,
+    records: usize,
+    dim: usize,
+}
+
+impl SampleStore {
+    /// The store for a study with `fingerprint`, `records` records of `dim` coordinates.
+    pub fn new(dir: PathBuf, fingerprint: u64, records: usize, dim: usize) -> Self {
+        SampleStore { dir, fingerprint, records, dim }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of block `block` of `kind`, relative to the store's parent (the study folder).
+    pub fn relative(kind: &str, block: u64) -> String {
+        format!("samples/{kind}/block-{block:06}.h5")
+    }
+
+    fn file(&self, kind: &str, block: u64) -> PathBuf {
+        self.dir.join(kind).join(format!("block-{block:06}.h5"))
+    }
+
+    /// Whether any block is stored.
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    /// Removes every stored block.
+    pub fn clear(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&self, kind: &SampleKind, block: u64, s: &BlockSamples, path: &Path) -> hdf5::Result<()> {
+        let f = hdf5::File::create(path)?;
+        attr_u64(&f, "fingerprint", self.fingerprint)?;
+        attr_u64(&f, "block", block)?;
+        attr_str(&f, "kind", &kind.name)?;
+        let (n, r, d) = (s.paths, self.records, self.dim);
+        // One chunk per path and up to ~256 KiB: a path's records are read together.
+        let rows = |width: usize| r.min((32768 / width.max(1)).max(1));
+        let ds = f.new_dataset::<f64>().shape([n, r, d]).chunk([1, rows(d), d]).deflate(4).create("u")?;
+        ds.write_raw(&s.u)?;
+        if !s.obs.is_empty() {
+            let k = OBSERVABLES.len();
+            let ds = f.new_dataset::<f64>().shape([n, r, k]).chunk([1, rows(k), k]).deflate(4).create("obs")?;
+            ds.write_raw(&s.obs)?;
+        }
+        if !s.eta.is_empty() {
+            let ds = f.new_dataset::<f64>().shape([n, r]).chunk([1, rows(1)]).deflate(4).create("eta")?;
+            ds.write_raw(&s.eta)?;
+        }
+        Ok(())
+    }
+}
+
+impl SampleSink for SampleStore {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn has(&self, kind: &SampleKind, block: u64) -> Result<bool, String> {
+        let path = self.file(&kind.name, block);
+        if !path.exists() {
+            return Ok(false);
+        }
+        let fp = hdf5::File::open(&path).and_then(|f| f.attr("fingerprint")?.read_scalar::<u64>());
+        match fp {
+            Ok(fp) if fp == self.fingerprint => Ok(true),
+            Ok(_) => Err(format!("{} holds samples of another study (or another build); use another --out, or --force to start over", path.display())),
+            Err(e) => Err(format!("{} is unreadable ({e}); remove it to recompute that block", path.display())),
+        }
+    }
+
+    fn put(&self, kind: &SampleKind, block: u64, s: &BlockSamples) -> Result<(), String> {
+        let path = self.file(&kind.name, block);
+        let dir = path.parent().expect("a block file has a folder");
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let tmp = path.with_extension("h5.partial");
+        self.write(kind, block, s, &tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
+    }
+}
+
+/// Writes `long_run.h5` at `path` (via a temporary name): attributes, the
+/// record times, the data, and one virtual dataset per kind over its block files.
+pub fn write_long_run(path: &Path, job: &Job, summary: &LongRunSummary, info: &RunInfo) -> hdf5::Result<()> {
+    let lr = job.long_run.as_ref().expect("a long-run job");
+    let tmp = path.with_extension("h5.partial");
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let f = hdf5::File::create(&tmp)?;
+        attr_str(&f, "study", "long-run")?;
+        attr_str(&f, "job", &job.text)?;
+        attr_str(&f, "crate_version", env!("CARGO_PKG_VERSION"))?;
+        attr_str(&f, "git_commit", env!("GANSDE_GIT_COMMIT"))?;
+        attr_str(&f, "rng_scheme", crate::rng::RNG_SCHEME)?;
+        attr_u64(&f, "block_size", lr.block)?;
+        attr_u64(&f, "seed", job.seed)?;
+        attr_u64(&f, "fingerprint", job.fingerprint)?;
+        attr_u64(&f, "ranks", info.ranks as u64)?;
+        attr_u64(&f, "threads", info.threads as u64)?;
+        attr_str(&f, "created_utc", &utc_now())?;
+        attr_f64(&f, "elapsed_seconds", summary.elapsed.as_secs_f64())?;
+        attr_u64(&f, "chain_steps_run", summary.chain_steps_run)?;
+        attr_f64(&f, "eta", lr.eta)?;
+        attr_u64(&f, "batch", job.batch as u64)?;
+        attr_f64(&f, "burn_in", lr.burn_in)?;
+        attr_u64(&f, "first_stationary_record", lr.first_stationary() as u64)?;
+        attr_u64(&f, "observe_every", lr.observe_every as u64)?;
+        attr_u64(&f, "dim_theta", job.game().dim_theta() as u64)?;
+        attr_str(&f, "noise", job.sde.noise.name())?;
+        attr_str(&f, "integrator", job.sde.integrator.name())?;
+        attr_str(&f, "trace_method", &lr.trace.describe())?;
+        let data = f.create_group("data")?;
+        dataset(&data, "latent", &[job.latent.n, job.latent.dim], &job.latent.data, "latent samples z_i, one per row")?;
+        dataset(&data, "real", &[job.real.n, job.real.dim], &job.real.data, "real samples x_j, one per row (after standardisation if asked)")?;
+        let times: Vec<f64> = (0..lr.records).map(|r| lr.record_time(r)).collect();
+        dataset(&f, "record_time", &[lr.records], &times, "time t = step · η of each record")?;
+        let names: Vec<hdf5::types::VarLenUnicode> = OBSERVABLES.iter().map(|s| super::results::vstr(s)).collect();
+        let ds = f.new_dataset::<hdf5::types::VarLenUnicode>().shape([names.len()]).create("observable_names")?;
+        ds.write_raw(&names)?;
+        let d = job.game().dim();
+        attr_u64(&f, "bins", lr.bins as u64)?;
+        let lags: Vec<u64> = lr.lags.iter().map(|&l| l as u64).collect();
+        dataset(&f, "lag_records", &[lags.len()], &lags, "β lags in records (multiply by record spacing for time)")?;
+        let w: Vec<f64> = lr.projections.iter().flat_map(|p| p.weights.iter().copied()).collect();
+        dataset(&f, "projection_weights", &[lr.projections.len(), d], &w, "weights of the linear functionals of u whose β(s) is estimated")?;
+        let pn: Vec<hdf5::types::VarLenUnicode> = lr.projections.iter().map(|p| super::results::vstr(&p.name)).collect();
+        f.new_dataset::<hdf5::types::VarLenUnicode>().shape([pn.len()]).create("projection_names")?.write_raw(&pn)?;
+        for g in ["samples", "observables", "eta"] {
+            f.create_group(g)?;
+        }
+        for (ki, kind) in summary.kinds.iter().enumerate() {
+            let p = kind.paths as usize;
+            let blocks = summary.blocks[ki];
+            let mut sets = vec![("samples", "u", d)];
+            if kind.observed {
+                sets.push(("observables", "obs", OBSERVABLES.len()));
+            }
+            if kind.source == Source::Scheduled {
+                sets.push(("eta", "eta", 0));
+            }
+            for (group, src, width) in sets {
+                let mut b = f.group(group)?.new_dataset::<f64>();
+                b = b.fill_value(f64::NAN);
+                let full: Vec<usize> = if width > 0 { vec![p, lr.records, width] } else { vec![p, lr.records] };
+                let mut builder = b.shape(full.clone());
+                for blk in 0..blocks {
+                    let lo = (blk * lr.block) as usize;
+                    let n = (p - lo).min(lr.block as usize);
+                    let file = SampleStore::relative(&kind.name, blk);
+                    builder = if width > 0 {
+                        builder.virtual_map(file, src, [n, lr.records, width], (.., .., ..), full.clone(), (lo..lo + n, .., ..))
+                    } else {
+                        builder.virtual_map(file, src, [n, lr.records], (.., ..), full.clone(), (lo..lo + n, ..))
+                    };
+                }
+                let ds = builder.create(kind.name.as_str())?;
+                attr_str(&ds, "units", if group == "samples" { "u = (θ, ω) per [path, record, coordinate]" } else if group == "eta" { "learning rate per [path, record]" } else { "per-sample FDR terms per [path, record, term] (see observable_names); NaN where not evaluated" })?;
+                attr_str(&ds, "source", match kind.source { Source::Sga => "sga", Source::Scheduled => "sga-scheduled", Source::Sde => "sde" })?;
+                attr_str(&ds, "scheme", kind.scheme.name())?;
+                attr_str(&ds, "drift", kind.drift.name())?;
+                attr_f64(&ds, "step", kind.step)?;
+            }
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(|e| hdf5::Error::from(format!("cannot rename {}: {e}", tmp.display()).as_str()))
+}
