@@ -236,7 +236,7 @@ pub fn solve(a: &Mat, b: &[f64]) -> Option<Vec<f64>> {
     let tiny = n as f64 * f64::EPSILON * scale;
     for col in 0..n {
         let (piv, pmax) = (col..n).map(|r| (r, m[r * n + col].abs())).fold((col, -1.0), |best, c| if c.1 > best.1 { c } else { best });
-        if !(pmax > tiny) {
+        if pmax.is_nan() || pmax <= tiny {
             return None;
         }
         if piv != col {

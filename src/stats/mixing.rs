@@ -14,9 +14,9 @@ use std::f64::consts::{PI, SQRT_2};
 ///
 /// Edge k (1 ≤ k < bins) of an axis is its order statistic of rank ⌊k n / bins⌋
 /// and a value's bin is the number of edges ≤ it, so every point lands in
-/// exactly one bin, equal values share a bin, and without ties the bins hold
-/// ⌊k n / bins⌋ differences of points exactly. Heavy ties leave some bins empty,
-/// which the formula tolerates.
+/// exactly one bin and equal values share a bin; without ties bin k holds
+/// exactly ⌊(k+1) n / bins⌋ − ⌊k n / bins⌋ points. Heavy ties leave some bins
+/// empty, which the formula tolerates.
 ///
 /// The estimate is biased upwards on independent pairs (about 0.4·bins/√n)
 /// and is not an additive correction elsewhere; report the floor beside it,
@@ -158,16 +158,11 @@ fn order_statistics(v: &mut [u64], ranks: &[usize], out: &mut [u64]) {
 }
 
 /// The number of edges ≤ v (edges sorted), i.e. v's bin; −0 and +0 compare
-/// equal, so equal values always share a bin. A branch-free count for the
-/// usual few dozen edges: a binary search on random data mispredicts about
-/// half its branches, which dominated the run time.
+/// equal, so equal values always share a bin. (std's binary search is branch
+/// free: it beat both a linear count and a hand-rolled search by 2–3×.)
 #[inline]
 fn bin_of(edges: &[f64], v: f64) -> u32 {
-    if edges.len() <= 64 {
-        edges.iter().map(|&e| (e <= v) as u32).sum()
-    } else {
-        edges.partition_point(|&e| e <= v) as u32
-    }
+    edges.partition_point(|&e| e <= v) as u32
 }
 
 /// Every value's quantile bin on its own axis.
@@ -342,7 +337,7 @@ pub fn fit_decay_rate(s: &[f64], y: &[f64], floor: f64, factor: f64) -> Option<R
 /// (lengths may differ): ∫₀¹ |F_a⁻¹(q) − F_b⁻¹(q)| dq, integrated exactly over
 /// the merged grid of quantile levels i/len(a) and j/len(b). The grid is
 /// walked in integer units of 1/(len(a)·len(b)) so breakpoints never drift.
-/// Values are ordered by `f64::total_cmp`. Returns NaN if either is empty.
+/// Returns NaN if either is empty or holds a NaN.
 pub fn wasserstein1(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return f64::NAN;
@@ -387,7 +382,7 @@ pub struct Autocorr {
 /// series of one coordinate (one per path, in record units).
 ///
 /// Every path is centred at the grand mean (the paths share one stationary
-/// law, so a per-path mean would bias γ_k down by about γ-sum/L); the lag-k
+/// law, and a per-path mean would bias every γ_k down by about τγ_0/L); the lag-k
 /// autocovariance γ_k = Σ_paths Σ_t (x_t − x̄)(x_{t+k} − x̄) / (paths·L) uses
 /// the 1/L normalisation, which keeps the far lags from blowing up. Lags come
 /// from a zero-padded FFT, O(L log L) per path, so long windows cost nothing
@@ -427,7 +422,7 @@ pub fn integrated_autocorr_time(paths: &[&[f64]]) -> Autocorr {
         }
     }
     let g0 = lag_sums[0];
-    if !(g0 > 0.0) {
+    if g0.is_nan() || g0 <= 0.0 {
         return Autocorr { tau: f64::NAN, ess: f64::NAN, window: 0 };
     }
     let mut tau = 1.0;
@@ -519,7 +514,7 @@ mod tests {
             (0.5, 0.5204998778130465),
             (1.0, 0.8427007929497149),
             (2.0, 0.9953222650189527),
-            (2.5, 0.9995930479825550),
+            (2.5, 0.999593047982555),
             (3.0, 0.9999779095030014),
         ];
         for (x, v) in cases {
