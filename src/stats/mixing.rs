@@ -659,19 +659,6 @@ mod tests {
         assert_eq!(quantile_edges(&w, 10), (1..10).map(|k| ws[k * 500]).collect::<Vec<_>>());
     }
 
-    /// Timing check for the 10⁷-pair budget; ignored by default to spare shared cores.
-    #[test]
-    #[ignore]
-    fn beta_histogram_handles_ten_million_pairs_quickly() {
-        let mut rng = Pcg64::seed_from_u64(5);
-        let (x, y) = correlated_pairs(&mut rng, 10_000_000, 0.3);
-        let t = std::time::Instant::now();
-        let b = beta_histogram(&x, &y, 20);
-        let dt = t.elapsed().as_secs_f64();
-        assert!((b - gaussian_beta(0.3)).abs() < 0.01);
-        assert!(dt < 1.0, "{dt} s");
-    }
-
     #[test]
     fn decay_rate_of_exact_exponential() {
         let s: Vec<f64> = (0..21).map(|k| 0.5 * k as f64).collect();
