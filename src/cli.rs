@@ -74,6 +74,10 @@ pub struct WeakErrorArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Long-run only: write the samples and the study file but leave the
+    /// analysis (which holds a kind's samples in memory) to a later `gansde analyze`.
+    #[arg(long)]
+    pub skip_analysis: bool,
 }
 
 #[derive(clap::Args, Debug)]

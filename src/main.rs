@@ -339,6 +339,9 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 if !job.has_estimate {
                     return Err(BadInput(format!("{}: has no [estimate] table, so it is not a weak-error job (a [long_run] job runs with 'gansde long-run')", args.job.display())).into());
                 }
+                if args.skip_analysis {
+                    return Err(BadInput("--skip-analysis: only used by long-run".into()).into());
+                }
                 let (threads, path, lock) = prepare_output(root, &args, &job, "weak_error.h5")?;
                 Ok((job, threads, path, lock))
             })();
@@ -464,9 +467,13 @@ fn long_run(args: cli::WeakErrorArgs, comm: &dyn Comm) -> anyhow::Result<()> {
         return Ok(());
     };
     write_long_run(&path, &job, &summary, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
-    let a = analysis::analyze(&path).with_context(|| format!("cannot analyse {}", path.display()))?;
-    analysis::write_analysis(&path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
-    print!("{}", long_run_report(&a));
+    if args.skip_analysis {
+        println!("analysis skipped; run 'gansde analyze {}' to add it", path.display());
+    } else {
+        let a = analysis::analyze(&path).with_context(|| format!("cannot analyse {}", path.display()))?;
+        analysis::write_analysis(&path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
+        print!("{}", long_run_report(&a));
+    }
     println!(
         "\n{} chain-steps computed now in {:.1} s on {} rank(s) x {} thread(s); results: {} (samples in {})",
         summary.chain_steps_run,

@@ -86,6 +86,7 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
             paths: p,
             ..Default::default()
         };
+        let scheduled = k.source == "sga-scheduled";
         // Pass 1, path by path: batch means of u and u uᵀ, projections, coordinates.
         let mut path_mean = vec![0.0; p * d];
         let mut coords = vec![vec![0.0; p * r_all]; d];
@@ -148,7 +149,9 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
             let mut tail: Vec<f64> = curve[first..].to_vec();
             tail.sort_by(f64::total_cmp);
             let floor = tail[tail.len() / 2];
-            k.convergence_rate.push(fit_decay_rate(&a.record_time, &curve, floor, FLOOR_FACTOR));
+            // Under the scheduler η shrinks, so records are not equally spaced in time: no rate.
+            let fit = if scheduled { None } else { fit_decay_rate(&a.record_time, &curve, floor, FLOOR_FACTOR) };
+            k.convergence_rate.push(fit);
             k.convergence_floor.push(floor);
             k.convergence.push(curve);
             let series: Vec<&[f64]> = (0..p).map(|pi| &x[pi * r_all + first..(pi + 1) * r_all]).collect();
@@ -163,7 +166,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
         }
         stationary.push(stat_k);
         // β(s) per projection: pairs within a path; the floor from pairs across independent paths.
-        for (j, pr) in proj.iter().enumerate() {
+        // β(s) needs a stationary, time-homogeneous process: not the scheduled chains.
+        for (j, pr) in proj.iter().enumerate().filter(|_| !scheduled) {
             let mut mx = Mixing { name: pnames[j].clone(), weights: weights[j * d..(j + 1) * d].to_vec(), ..Default::default() };
             for &lag in &a.lags {
                 let (mut x, mut y, mut yi) = (Vec::new(), Vec::new(), Vec::new());

@@ -55,7 +55,7 @@ fn kind(o: &mut String, a: &Analysis, k: &KindAnalysis) {
             m.cov_se[c * d + c],
             k.iat[c],
             k.ess[c],
-            rate(&k.convergence_rate[c])
+            if k.source == "sga-scheduled" { "— (η varies)".into() } else { rate(&k.convergence_rate[c]) }
         );
     }
     if !k.mixing.is_empty() {
@@ -77,7 +77,7 @@ fn kind(o: &mut String, a: &Analysis, k: &KindAnalysis) {
         }
     }
     if let (Some(first), Some(last)) = (k.eta_mean.first(), k.eta_mean.last()) {
-        let _ = writeln!(o, "  learning rate: η starts at {first} and averages {last:.5} over chains at the last record");
+        let _ = writeln!(o, "  learning rate: η starts at {first:.5} and averages {last:.5} over chains at the last record (records are every few steps, not equal times; no rates or β(s) for these chains)");
     }
 }
 
