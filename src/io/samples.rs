@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::job::Job;
-use crate::study::long_run::{BlockSamples, LongRunSummary, SampleKind, SampleSink, Source};
+use crate::study::long_run::{BlockWriter, LongRunSummary, SampleKind, SampleSink, Source, CHUNK_RECORDS};
 use crate::study::observables::OBSERVABLES;
 
 use super::results::{attr_f64, attr_str, attr_u64, dataset, utc_now};
@@ -56,26 +56,67 @@ impl SampleStore {
         }
     }
 
-    fn write(&self, kind: &SampleKind, block: u64, s: &BlockSamples, path: &Path) -> hdf5::Result<()> {
+    fn create(&self, kind: &SampleKind, block: u64, n: usize, path: &Path) -> hdf5::Result<BlockFile> {
         let f = hdf5::File::create(path)?;
         attr_u64(&f, "fingerprint", self.fingerprint)?;
         attr_u64(&f, "block", block)?;
         attr_str(&f, "kind", &kind.name)?;
-        let (n, r, d) = (s.paths, self.records, self.dim);
-        // One chunk per path and up to ~256 KiB: a path's records are read together.
-        let rows = |width: usize| r.min((32768 / width.max(1)).max(1));
-        let ds = f.new_dataset::<f64>().shape([n, r, d]).chunk([1, rows(d), d]).deflate(4).create("u")?;
-        ds.write_raw(&s.u)?;
-        if !s.obs.is_empty() {
+        let (r, d) = (self.records, self.dim);
+        let rows = r.min(CHUNK_RECORDS);
+        // A chunk is one piece of one path as the engine writes it: whole chunks, no read-back.
+        let u = f.new_dataset::<f64>().shape([n, r, d]).chunk([1, rows, d]).deflate(4).create("u")?;
+        let obs = if kind.observed {
             let k = OBSERVABLES.len();
-            let ds = f.new_dataset::<f64>().shape([n, r, k]).chunk([1, rows(k), k]).deflate(4).create("obs")?;
-            ds.write_raw(&s.obs)?;
+            Some(f.new_dataset::<f64>().shape([n, r, k]).chunk([1, rows, k]).deflate(4).fill_value(f64::NAN).create("obs")?)
+        } else {
+            None
+        };
+        let eta = if kind.source == Source::Scheduled { Some(f.new_dataset::<f64>().shape([n, r]).chunk([1, rows]).deflate(4).create("eta")?) } else { None };
+        Ok(BlockFile { file: Some(f), u, obs, eta, tmp: path.to_path_buf(), dest: self.file(&kind.name, block) })
+    }
+}
+
+/// A block file being written under its temporary name.
+struct BlockFile {
+    file: Option<hdf5::File>,
+    u: hdf5::Dataset,
+    obs: Option<hdf5::Dataset>,
+    eta: Option<hdf5::Dataset>,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl BlockWriter for BlockFile {
+    fn write(&mut self, path: usize, first: usize, u: &[f64], obs: &[f64], eta: &[f64]) -> Result<(), String> {
+        let err = |e: hdf5::Error| format!("cannot write {}: {e}", self.tmp.display());
+        let width = |ds: &hdf5::Dataset| ds.shape()[2];
+        let n = u.len() / width(&self.u);
+        let view = |x: &[f64], w: usize| ndarray::ArrayView2::from_shape((n, w), x).expect("whole records").to_owned();
+        self.u.write_slice(&view(u, width(&self.u)), (path, first..first + n, ..)).map_err(err)?;
+        if let Some(ds) = &self.obs {
+            ds.write_slice(&view(obs, width(ds)), (path, first..first + n, ..)).map_err(err)?;
         }
-        if !s.eta.is_empty() {
-            let ds = f.new_dataset::<f64>().shape([n, r]).chunk([1, rows(1)]).deflate(4).create("eta")?;
-            ds.write_raw(&s.eta)?;
+        if let Some(ds) = &self.eta {
+            ds.write_slice(eta, (path, first..first + n)).map_err(err)?;
         }
         Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), String> {
+        // Close the file before the rename so every byte is on disk under the final name.
+        if let Some(f) = self.file.take() {
+            f.close().map_err(|e| format!("cannot close {}: {e}", self.tmp.display()))?;
+        }
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| format!("cannot rename {} to {}: {e}", self.tmp.display(), self.dest.display()))
+    }
+}
+
+impl Drop for BlockFile {
+    fn drop(&mut self) {
+        // An unfinished block (stop, divergence) leaves nothing behind.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -97,13 +138,12 @@ impl SampleSink for SampleStore {
         }
     }
 
-    fn put(&self, kind: &SampleKind, block: u64, s: &BlockSamples) -> Result<(), String> {
+    fn open(&self, kind: &SampleKind, block: u64, paths: usize) -> Result<Box<dyn BlockWriter>, String> {
         let path = self.file(&kind.name, block);
         let dir = path.parent().expect("a block file has a folder");
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let tmp = path.with_extension("h5.partial");
-        self.write(kind, block, s, &tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
+        Ok(Box::new(self.create(kind, block, paths, &tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?))
     }
 }
 

@@ -58,28 +58,39 @@ struct Ensemble {
     setup: Option<SdeSetup>,
 }
 
-/// The samples of one block of paths of one kind.
-#[derive(Clone, Debug)]
-pub struct BlockSamples {
-    /// Paths in the block.
-    pub paths: usize,
-    /// [path, record, coordinate], row-major.
-    pub u: Vec<f64>,
-    /// [path, record, term] of [`OBSERVABLES`] (NaN where not evaluated); empty when not observed.
-    pub obs: Vec<f64>,
-    /// [path, record] learning rate (scheduled chains only; else empty).
-    pub eta: Vec<f64>,
+/// Records per write: a path's records go out in pieces of this many (also
+/// the HDF5 chunk length), so memory does not grow with the horizon.
+pub const CHUNK_RECORDS: usize = 1024;
+
+/// Receives one block of one kind, piece by piece, and publishes it only
+/// when complete (dropping it unfinished leaves nothing behind).
+pub trait BlockWriter: Send {
+    /// Records `first..first + n` of path `path` (block-relative): u [n, d],
+    /// the FDR terms [n, terms] (empty when the kind has none) and η [n]
+    /// (scheduled chains only, else empty).
+    fn write(&mut self, path: usize, first: usize, u: &[f64], obs: &[f64], eta: &[f64]) -> Result<(), String>;
+    /// Publishes the block (atomically: all or nothing).
+    fn finish(self: Box<Self>) -> Result<(), String>;
 }
 
-/// Where blocks of samples go (the HDF5 sample store in the CLI, memory in tests).
+/// Where blocks of samples go (the HDF5 sample store in the CLI).
 pub trait SampleSink: Sync {
     /// Whether block `block` of `kind` is already stored by this study
     /// (an error for a block stored by another study).
     fn has(&self, kind: &SampleKind, block: u64) -> Result<bool, String>;
     /// Where blocks go (for messages).
     fn location(&self) -> String;
-    /// Stores a complete block (atomically: all or nothing).
-    fn put(&self, kind: &SampleKind, block: u64, samples: &BlockSamples) -> Result<(), String>;
+    /// Starts block `block` of `kind` with `paths` paths.
+    fn open(&self, kind: &SampleKind, block: u64, paths: usize) -> Result<Box<dyn BlockWriter>, String>;
+}
+
+/// One level's pending records of the current path and its writer.
+struct LevelOut {
+    writer: Box<dyn BlockWriter>,
+    u: Vec<f64>,
+    obs: Vec<f64>,
+    eta: Vec<f64>,
+    error: Option<String>,
 }
 
 /// The long-run plan: kinds, ensembles and the fixed record grid.
@@ -171,7 +182,7 @@ impl<'a> LongRunPlan<'a> {
     }
 
     /// Simulates block `b` of ensemble `e`; None when `stop` interrupted it.
-    fn run_block(&self, e: usize, b: u64, w: &mut Work, done: &AtomicU64, stop: &AtomicBool) -> Result<Option<Vec<BlockSamples>>, StudyError> {
+    fn run_block(&self, e: usize, b: u64, w: &mut Work, sink: &dyn SampleSink, done: &AtomicU64, stop: &AtomicBool) -> Result<bool, StudyError> {
         let (job, lr, game) = (self.job, self.lr, self.game);
         let ens = &self.ensembles[e];
         let kind0 = &self.kinds[ens.kinds[0]];
@@ -179,21 +190,23 @@ impl<'a> LongRunPlan<'a> {
         let n = (kind0.paths - first).min(lr.block) as usize;
         let (d, rec) = (game.dim(), lr.records);
         let nk = OBSERVABLES.len();
-        let mut out: Vec<BlockSamples> = ens
-            .kinds
-            .iter()
-            .map(|&k| BlockSamples {
-                paths: n,
-                u: vec![0.0; n * rec * d],
-                obs: if self.kinds[k].observed { vec![f64::NAN; n * rec * nk] } else { Vec::new() },
-                eta: if self.kinds[k].source == Source::Scheduled { vec![0.0; n * rec] } else { Vec::new() },
-            })
-            .collect();
+        let ch = CHUNK_RECORDS.min(rec);
+        let mut out = Vec::new();
+        for &k in &ens.kinds {
+            let kind = &self.kinds[k];
+            out.push(LevelOut {
+                writer: sink.open(kind, b, n).map_err(|reason| StudyError::Save { dir: sink.location(), reason })?,
+                u: vec![0.0; ch * d],
+                obs: if kind.observed { vec![f64::NAN; ch * nk] } else { Vec::new() },
+                eta: if kind.source == Source::Scheduled { vec![0.0; ch] } else { Vec::new() },
+                error: None,
+            });
+        }
         let si = ens.scheme_index as u8;
         let cost = self.path_cost(e);
         for p in 0..n {
             if stop.load(Ordering::Relaxed) {
-                return Ok(None);
+                return Ok(false);
             }
             let chain = first + p as u64;
             // Hutchinson probes have their own stream, so they never shift the dynamics' draws.
@@ -201,14 +214,23 @@ impl<'a> LongRunPlan<'a> {
             let obs_setup = ObsSetup { game, drift: kind0.drift, eta: lr.eta, noise: job.sde.noise, factor: &self.factor, trace: lr.trace };
             let mut keep = |level: usize, r: usize, u: &[f64], eta: f64, w_obs: &mut ObsWork, probes: &mut rand_pcg::Pcg64| {
                 let o = &mut out[level];
-                let at = (p * rec + r) * d;
-                o.u[at..at + d].copy_from_slice(u);
+                let i = r % ch;
+                o.u[i * d..(i + 1) * d].copy_from_slice(u);
                 if !o.eta.is_empty() {
-                    o.eta[p * rec + r] = eta;
+                    o.eta[i] = eta;
                 }
-                if !o.obs.is_empty() && self.observe_at(r) {
-                    let at = (p * rec + r) * nk;
-                    obs_setup.observe(u, probes, w_obs, &mut o.obs[at..at + nk]);
+                if !o.obs.is_empty() {
+                    let slot = &mut o.obs[i * nk..(i + 1) * nk];
+                    if self.observe_at(r) {
+                        obs_setup.observe(u, probes, w_obs, slot);
+                    } else {
+                        slot.fill(f64::NAN);
+                    }
+                }
+                if (i + 1 == ch || r + 1 == rec) && o.error.is_none() {
+                    let n = i + 1;
+                    let res = o.writer.write(p, r + 1 - n, &o.u[..n * d], if o.obs.is_empty() { &[] } else { &o.obs[..n * nk] }, if o.eta.is_empty() { &[] } else { &o.eta[..n] });
+                    o.error = res.err();
                 }
             };
             let diverged = match ens.source {
@@ -260,9 +282,15 @@ impl<'a> LongRunPlan<'a> {
                 };
                 return Err(StudyError::Diverged { kind, chain, eta: lr.eta, step, steps: lr.steps, bound: job.divergence.bound });
             }
+            if let Some(reason) = out.iter_mut().find_map(|o| o.error.take()) {
+                return Err(StudyError::Save { dir: sink.location(), reason });
+            }
             done.fetch_add(cost, Ordering::Relaxed);
         }
-        Ok(Some(out))
+        for o in out {
+            o.writer.finish().map_err(|reason| StudyError::Save { dir: sink.location(), reason })?;
+        }
+        Ok(true)
     }
 }
 
@@ -329,13 +357,7 @@ pub fn long_run(job: &Job, threads: usize, comm: &dyn Comm, control: &Control, o
     };
     let compute = |k: usize, w: &mut Work, done: &AtomicU64, stop: &AtomicBool| -> Result<Option<()>, StudyError> {
         let (e, b) = items[mine[k]];
-        let Some(blocks) = plan.run_block(e, b, w, done, stop)? else {
-            return Ok(None);
-        };
-        for (level, samples) in blocks.iter().enumerate() {
-            sink.put(&plan.kinds[plan.ensembles[e].kinds[level]], b, samples).map_err(|reason| StudyError::Save { dir: sink.location(), reason })?;
-        }
-        Ok(Some(()))
+        Ok(plan.run_block(e, b, w, sink, done, stop)?.then_some(()))
     };
     let (slots, mut failure) = run.run(slots, &order, &make_work, &compute, &mut |_| {});
     let complete = slots.iter().all(|s| s.get().is_some());
