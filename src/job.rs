@@ -862,6 +862,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         sml_drift: drift("sde.sml_drift", &sd.sml_drift, Drift::FirstOrder)?,
     };
 
+    if raw.estimate.is_some() && raw.long_run.is_some() {
+        return Err(ctx.err("long_run", "a job is either a weak-error study ([estimate]) or a long-run study ([long_run]), not both; split it into two files"));
+    }
     if raw.estimate.is_none() && raw.long_run.is_none() {
         return Err(ctx.err("estimate", "missing: give [estimate] for a weak-error study or [long_run] for a long-run study"));
     }
@@ -970,14 +973,19 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     let long_run = match &raw.long_run {
         Some(lr) => {
             let mut lr = long_run::validate(&ctx, lr, &s.eta, horizon, batch, schemes.contains(&Scheme::Sml), dt, dw)?;
-            if lr.chains.max(lr.sde_paths) > crate::rng::MAX_CHAIN {
-                return Err(ctx.err("long_run.chains", "too many chains for the stream layout (2^40)"));
+            for (key, n) in [("long_run.chains", lr.chains), ("long_run.sde_paths", lr.sde_paths)] {
+                if n > crate::rng::MAX_CHAIN {
+                    return Err(ctx.err(key, format!("{n} is too many for the stream layout (at most 2^40 paths)")));
+                }
             }
             // Samples need one path per SDE: Richardson combines two paths.
             match sd.integrator.as_deref() {
                 None => {}
                 Some("richardson") => {
-                    return Err(ctx.err("sde.integrator", "a long-run study stores sample paths: use \"euler\" (the default there) or \"exact\" (lq)"))
+                    return Err(ctx.err(
+                        "sde.integrator",
+                        "\"richardson\" combines two paths, but a long-run study stores sample paths: use \"euler\" (the default there) or \"exact\" (lq)",
+                    ))
                 }
                 _ => {}
             }

@@ -7,8 +7,8 @@
 //! crate is a library (the engine, which never prints) plus the `gansde`
 //! binary (CLI and report layer).
 
-pub mod cluster;
 pub mod analysis;
+pub mod cluster;
 pub mod data;
 pub mod dual;
 pub mod game;

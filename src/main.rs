@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use gansde::cluster::{self, Comm};
 use gansde::analysis;
+use gansde::cluster::{self, Comm};
 use gansde::io::{write_long_run, write_weak_error, RunInfo, SampleStore, StateStore};
 use gansde::job::{self, JobError};
 use gansde::report::{long_run_report, weak_error_table, Progress};
@@ -138,7 +138,8 @@ fn one_line_clap_error(e: &clap::Error) -> String {
     if !msg.starts_with("error: ") {
         msg = format!("error: {msg}");
     }
-    let cmd = if std::env::args_os().nth(1).is_some_and(|a| a == "weak-error") { "gansde weak-error" } else { "gansde" };
+    let sub = std::env::args_os().nth(1).and_then(|a| a.into_string().ok()).filter(|a| ["weak-error", "long-run", "analyze", "check"].contains(&a.as_str()));
+    let cmd = sub.map_or("gansde".to_string(), |s| format!("gansde {s}"));
     format!("{msg}; see '{cmd} --help'")
 }
 
@@ -240,6 +241,9 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 /// Threads, the results file `<out>/<file>` and (on rank 0) the output lock,
 /// after checking the folder: an existing results file needs --force or --resume.
 fn prepare_output(root: bool, args: &cli::WeakErrorArgs, job: &job::Job, file: &str) -> anyhow::Result<(usize, PathBuf, Option<OutputLock>)> {
+    if args.force && args.resume {
+        return Err(BadInput("--force (start over) and --resume (continue) contradict each other; give one".into()).into());
+    }
     let threads = match args.threads {
         Some(0) => return Err(BadInput("--threads: 0 is not allowed; give at least 1".into()).into()),
         Some(n) => n,
@@ -288,7 +292,7 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             if !root {
                 return Ok(());
             }
-            let a = analysis::analyze(&args.results).map_err(|e| BadInput(e.to_string()))?;
+            let a = analysis::analyze(&args.results).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
             analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
             print!("{}", long_run_report(&a));
             println!("\nanalysis stored in {} (group analysis/)", args.results.display());
@@ -337,7 +341,11 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             let setup = (|| -> anyhow::Result<_> {
                 let job = job::load(&args.job, &args.set)?;
                 if !job.has_estimate {
-                    return Err(BadInput(format!("{}: has no [estimate] table, so it is not a weak-error job (a [long_run] job runs with 'gansde long-run')", args.job.display())).into());
+                    return Err(BadInput(format!(
+                        "{}: has no [estimate] table, so it is not a weak-error job (a [long_run] job runs with 'gansde long-run')",
+                        args.job.display()
+                    ))
+                    .into());
                 }
                 if args.skip_analysis {
                     return Err(BadInput("--skip-analysis: only used by long-run".into()).into());
@@ -418,12 +426,20 @@ fn long_run(args: cli::WeakErrorArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     let setup = (|| -> anyhow::Result<_> {
         let job = job::load(&args.job, &args.set)?;
         if job.long_run.is_none() {
-            return Err(BadInput(format!("{}: has no [long_run] table, so it is not a long-run job (an [estimate] job runs with 'gansde weak-error')", args.job.display())).into());
+            return Err(BadInput(format!(
+                "{}: has no [long_run] table, so it is not a long-run job (an [estimate] job runs with 'gansde weak-error')",
+                args.job.display()
+            ))
+            .into());
         }
         if args.checkpoint_every.is_some() {
             return Err(BadInput("--checkpoint-every: not used by long-run, which writes every block as soon as it is complete".into()).into());
         }
         let (threads, path, lock) = prepare_output(root, &args, &job, "long_run.h5")?;
+        let samples = path.with_file_name("samples");
+        if root && samples.exists() && !samples.is_dir() {
+            return Err(BadInput(format!("{} is a file; the sample store needs that name for a folder", samples.display())).into());
+        }
         Ok((job, threads, path, lock))
     })();
     let (job, threads, path, _lock) = agree(comm, setup)?;

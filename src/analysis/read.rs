@@ -39,10 +39,17 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
 /// Analyses the long-run study file at `path`.
 pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
     let rd = Reader { path };
-    let f = hdf5::File::open(path).map_err(|e| rd.err(format!("cannot open as HDF5: {e}")))?;
+    if !path.exists() {
+        return Err(rd.err("does not exist"));
+    }
+    let f = hdf5::File::open(path).map_err(|e| rd.err(format!("cannot open as HDF5: {}", crate::data::one_line(&e.to_string()))))?;
     let study: String = f.attr("study").and_then(|a| a.read_scalar::<VarLenUnicode>()).map(|s| s.to_string()).unwrap_or_default();
     if study != "long-run" {
-        return Err(rd.err(if study.is_empty() { "not a gansde results file".to_string() } else { format!("a {study} results file; analyze reads long-run files") }));
+        return Err(rd.err(if study.is_empty() {
+            "not a gansde results file".to_string()
+        } else {
+            format!("a {study} results file; analyze reads long-run files")
+        }));
     }
     let attr_f = |n: &str| f.attr(n).and_then(|a| a.read_scalar::<f64>()).map_err(|e| rd.err(format!("attribute {n}: {e}")));
     let attr_u = |n: &str| f.attr(n).and_then(|a| a.read_scalar::<u64>()).map_err(|e| rd.err(format!("attribute {n}: {e}")));
@@ -61,7 +68,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
     let d = pw.shape()[1];
     a.dim = d;
     let weights = pw.read_raw::<f64>().map_err(|e| rd.err(e))?;
-    let pnames: Vec<String> = f.dataset("projection_names").and_then(|d| d.read_raw::<VarLenUnicode>()).map_err(|e| rd.err(e))?.iter().map(|s| s.to_string()).collect();
+    let pnames: Vec<String> =
+        f.dataset("projection_names").and_then(|d| d.read_raw::<VarLenUnicode>()).map_err(|e| rd.err(e))?.iter().map(|s| s.to_string()).collect();
     let samples = f.group("samples").map_err(|e| rd.err(e))?;
     let names = samples.member_names().map_err(|e| rd.err(e))?;
     let inv_beta = a.eta / (2.0 * a.batch as f64);
@@ -120,7 +128,9 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
         for c1 in 0..d {
             for c2 in 0..d {
                 let per: Vec<f64> = (0..p)
-                    .map(|pi| (first..r_all).map(|r| (coords[c1][pi * r_all + r] - m.mean[c1]) * (coords[c2][pi * r_all + r] - m.mean[c2])).sum::<f64>() / rs as f64)
+                    .map(|pi| {
+                        (first..r_all).map(|r| (coords[c1][pi * r_all + r] - m.mean[c1]) * (coords[c2][pi * r_all + r] - m.mean[c2])).sum::<f64>() / rs as f64
+                    })
                     .collect();
                 (m.cov[c1 * d + c2], m.cov_se[c1 * d + c2]) = mean_se(&per);
             }

@@ -58,8 +58,20 @@ pub fn write_analysis(path: &Path, a: &Analysis) -> hdf5::Result<()> {
             dataset(&kg, "ess", &[d], &k.ess, "effective sample size (values / iat)")?;
             let np = k.mixing.len();
             let nl = a.lags.len();
-            dataset(&kg, "beta", &[np, nl], &k.mixing.iter().flat_map(|m| m.beta.iter().copied()).collect::<Vec<_>>(), "2-D histogram estimate of β(s) per projection and lag (a lower bound of the full β(s))")?;
-            dataset(&kg, "beta_floor", &[np, nl], &k.mixing.iter().flat_map(|m| m.floor.iter().copied()).collect::<Vec<_>>(), "the estimator on pairs from independent paths (its floor; not subtracted)")?;
+            dataset(
+                &kg,
+                "beta",
+                &[np, nl],
+                &k.mixing.iter().flat_map(|m| m.beta.iter().copied()).collect::<Vec<_>>(),
+                "2-D histogram estimate of β(s) per projection and lag (a lower bound of the full β(s))",
+            )?;
+            dataset(
+                &kg,
+                "beta_floor",
+                &[np, nl],
+                &k.mixing.iter().flat_map(|m| m.floor.iter().copied()).collect::<Vec<_>>(),
+                "the estimator on pairs from independent paths (its floor; not subtracted)",
+            )?;
             let (br, bse) = rate_arrays(&k.mixing.iter().map(|m| m.rate.clone()).collect::<Vec<_>>());
             dataset(&kg, "beta_rate", &[np], &br, "decay rate of β(s) fitted on lags above 3 × floor (to the envelope when it oscillates)")?;
             dataset(&kg, "beta_rate_se", &[np], &bse, "regression SE of the rate")?;

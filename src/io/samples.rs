@@ -222,8 +222,26 @@ pub fn write_long_run(path: &Path, job: &Job, summary: &LongRunSummary, info: &R
                     };
                 }
                 let ds = builder.create(kind.name.as_str())?;
-                attr_str(&ds, "units", if group == "samples" { "u = (θ, ω) per [path, record, coordinate]" } else if group == "eta" { "learning rate per [path, record]" } else { "per-sample FDR terms per [path, record, term] (see observable_names); NaN where not evaluated" })?;
-                attr_str(&ds, "source", match kind.source { Source::Sga => "sga", Source::Scheduled => "sga-scheduled", Source::Sde => "sde" })?;
+                attr_str(
+                    &ds,
+                    "units",
+                    if group == "samples" {
+                        "u = (θ, ω) per [path, record, coordinate]"
+                    } else if group == "eta" {
+                        "learning rate per [path, record]"
+                    } else {
+                        "per-sample FDR terms per [path, record, term] (see observable_names); NaN where not evaluated"
+                    },
+                )?;
+                attr_str(
+                    &ds,
+                    "source",
+                    match kind.source {
+                        Source::Sga => "sga",
+                        Source::Scheduled => "sga-scheduled",
+                        Source::Sde => "sde",
+                    },
+                )?;
                 attr_str(&ds, "scheme", kind.scheme.name())?;
                 attr_str(&ds, "drift", kind.drift.name())?;
                 attr_f64(&ds, "step", kind.step)?;

@@ -132,7 +132,9 @@ pub(super) fn validate(
     let eta = *eta;
     let steps = whole_steps(horizon, eta).expect("checked with sga.eta");
     if raw.chains < 2 {
-        return Err(ctx.err("long_run.chains", format!("{} is not allowed; need at least 2 SGA chains (intervals come from the spread between chains)", raw.chains)));
+        return Err(
+            ctx.err("long_run.chains", format!("{} is not allowed; need at least 2 SGA chains (intervals come from the spread between chains)", raw.chains))
+        );
     }
     let sde_paths = raw.sde_paths.unwrap_or(raw.chains);
     if sde_paths < 2 {
@@ -180,7 +182,7 @@ pub(super) fn validate(
     lr.observe_every = oe as usize;
     let stationary = records - lr.first_stationary();
     if stationary < 2 {
-        return Err(ctx.err("long_run.burn_in", "leaves fewer than 2 records after the burn-in; lower it or raise sga.horizon"));
+        return Err(ctx.err("long_run.burn_in", format!("{} leaves fewer than 2 records after the burn-in; lower it or raise sga.horizon", raw.burn_in)));
     }
     let d = dt + dw;
     let default_proj = [toml::Value::String("theta1".into()), toml::Value::String("omega1".into())];
@@ -202,13 +204,27 @@ pub(super) fn validate(
                         let name = format!("[{}]", w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
                         Projection { name, weights: w }
                     }
-                    _ => return Err(ctx.err("long_run.projections", format!("a weight vector needs {d} finite numbers, not all zero (one per coordinate of u)"))),
+                    _ => {
+                        return Err(ctx.err(
+                            "long_run.projections",
+                            format!(
+                                "the weight vector {} has {} entries; it needs {d} finite numbers, not all zero (one per coordinate of u)",
+                                crate::data::one_line(&v.to_string()),
+                                a.len()
+                            ),
+                        ))
+                    }
                 }
             }
             other => return Err(ctx.err("long_run.projections", format!("{other} is neither a coordinate name nor a weight vector"))),
         };
-        if lr.projections.iter().any(|q| q.weights == p.weights) {
-            return Err(ctx.err("long_run.projections", format!("\"{}\" is listed twice", p.name)));
+        if let Some(q) = lr.projections.iter().find(|q| q.weights == p.weights) {
+            let message = if q.name == p.name {
+                format!("\"{}\" is listed twice", p.name)
+            } else {
+                format!("\"{}\" is the same projection as \"{}\"; list each once", p.name, q.name)
+            };
+            return Err(ctx.err("long_run.projections", message));
         }
         lr.projections.push(p);
     }
@@ -232,7 +248,15 @@ pub(super) fn validate(
                     lr.lags.push(k)
                 }
             }
-            Some(_) => return Err(ctx.err("long_run.lags", format!("s = {s} is not shorter than the stationary span {span} (T − burn_in)"))),
+            Some(_) => {
+                return Err(ctx.err(
+                    "long_run.lags",
+                    format!(
+                        "s = {s} is not shorter than the stationary span {span} (from the first record after the burn-in, t = {}, to T = {horizon})",
+                        lr.record_time(lr.first_stationary())
+                    ),
+                ))
+            }
             None => return Err(ctx.err("long_run.lags", format!("s = {s} is not a positive multiple of record_every = {}", raw.record_every))),
         }
     }

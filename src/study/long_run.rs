@@ -195,7 +195,7 @@ impl<'a> LongRunPlan<'a> {
         for &k in &ens.kinds {
             let kind = &self.kinds[k];
             out.push(LevelOut {
-                writer: sink.open(kind, b, n).map_err(|reason| StudyError::Save { dir: sink.location(), reason })?,
+                writer: sink.open(kind, b, n).map_err(|reason| StudyError::Write { dir: sink.location(), reason })?,
                 u: vec![0.0; ch * d],
                 obs: if kind.observed { vec![f64::NAN; ch * nk] } else { Vec::new() },
                 eta: if kind.source == Source::Scheduled { vec![0.0; ch] } else { Vec::new() },
@@ -229,7 +229,13 @@ impl<'a> LongRunPlan<'a> {
                 }
                 if (i + 1 == ch || r + 1 == rec) && o.error.is_none() {
                     let n = i + 1;
-                    let res = o.writer.write(p, r + 1 - n, &o.u[..n * d], if o.obs.is_empty() { &[] } else { &o.obs[..n * nk] }, if o.eta.is_empty() { &[] } else { &o.eta[..n] });
+                    let res = o.writer.write(
+                        p,
+                        r + 1 - n,
+                        &o.u[..n * d],
+                        if o.obs.is_empty() { &[] } else { &o.obs[..n * nk] },
+                        if o.eta.is_empty() { &[] } else { &o.eta[..n] },
+                    );
                     o.error = res.err();
                 }
             };
@@ -283,12 +289,12 @@ impl<'a> LongRunPlan<'a> {
                 return Err(StudyError::Diverged { kind, chain, eta: lr.eta, step, steps: lr.steps, bound: job.divergence.bound });
             }
             if let Some(reason) = out.iter_mut().find_map(|o| o.error.take()) {
-                return Err(StudyError::Save { dir: sink.location(), reason });
+                return Err(StudyError::Write { dir: sink.location(), reason });
             }
             done.fetch_add(cost, Ordering::Relaxed);
         }
         for o in out {
-            o.writer.finish().map_err(|reason| StudyError::Save { dir: sink.location(), reason })?;
+            o.writer.finish().map_err(|reason| StudyError::Write { dir: sink.location(), reason })?;
         }
         Ok(true)
     }
@@ -306,7 +312,14 @@ struct Work {
 /// Runs the long-run study: every rank simulates the blocks i with
 /// i ≡ rank (mod ranks) that the sink does not hold yet and puts them there.
 /// Returns None on ranks other than 0.
-pub fn long_run(job: &Job, threads: usize, comm: &dyn Comm, control: &Control, observer: &dyn Observer, sink: &dyn SampleSink) -> Result<Option<LongRunSummary>, StudyError> {
+pub fn long_run(
+    job: &Job,
+    threads: usize,
+    comm: &dyn Comm,
+    control: &Control,
+    observer: &dyn Observer,
+    sink: &dyn SampleSink,
+) -> Result<Option<LongRunSummary>, StudyError> {
     let start = Instant::now();
     let game = job.game();
     let plan = LongRunPlan::new(job, game.as_ref());
@@ -335,7 +348,8 @@ pub fn long_run(job: &Job, threads: usize, comm: &dyn Comm, control: &Control, o
         return Err(agree_failure(comm, failure, 2));
     }
     if !control.resume && pending.len() < items.len() {
-        let failure = Some((0, StudyError::Samples("the sample store already holds blocks of this study; pass --resume to continue or --force to start over".into())));
+        let failure =
+            Some((0, StudyError::Samples("the sample store already holds blocks of this study; pass --resume to continue or --force to start over".into())));
         return Err(agree_failure(comm, failure, 2));
     }
     let total: u64 = pending.iter().map(|&i| plan.path_cost(items[i].0) * lr.block).sum();

@@ -58,6 +58,9 @@ pub enum StudyError {
     /// The sample store holds blocks that cannot be used.
     #[error("{0}")]
     Samples(String),
+    /// Writing long-run samples failed.
+    #[error("cannot write samples in {dir}: {reason}")]
+    Write { dir: String, reason: String },
     /// Saving state failed.
     #[error("cannot save state in {dir}: {reason}")]
     Save { dir: String, reason: String },
@@ -79,7 +82,7 @@ impl StudyError {
             StudyError::Stopped { .. } => EXIT_STOPPED,
             StudyError::OnRank { code, .. } | StudyError::Elsewhere { code } => *code,
             StudyError::State(_) | StudyError::Samples(_) => 2,
-            StudyError::Save { .. } => 1,
+            StudyError::Save { .. } | StudyError::Write { .. } => 1,
         }
     }
 }

@@ -66,12 +66,8 @@ pub(super) fn run_items(
     let mut last_save = Instant::now();
     let mut save_error = None;
     let run = Coordinated { threads, control, observer, comm, round_total };
-    let (slots, mut failure) = run.run(
-        slots,
-        &order,
-        &|| plan.work(),
-        &|k, (sga, sde), done, stop| plan.run(&items[range.start + k], sga, sde, done, stop),
-        &mut |slots| {
+    let (slots, mut failure) =
+        run.run(slots, &order, &|| plan.work(), &|k, (sga, sde), done, stop| plan.run(&items[range.start + k], sga, sde, done, stop), &mut |slots| {
             if let Some(store) = control.state {
                 if last_save.elapsed() >= control.interval {
                     let t = Instant::now();
@@ -83,8 +79,7 @@ pub(super) fn run_items(
                     last_save = Instant::now();
                 }
             }
-        },
-    );
+        });
     // Failures are named by item index across ranks, so the lowest one is reported.
     failure = failure.map(|(k, e)| (if k == usize::MAX { k } else { range.start + k }, e));
     let complete = slots.iter().all(|s| s.get().is_some());
