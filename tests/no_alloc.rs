@@ -1,15 +1,16 @@
 //! Hot loops allocate nothing (DESIGN §3): a counting global allocator
-//! watches whole SGA chains and SDE paths of both games after their work
-//! space has been sized.
+//! watches whole SGA chains and SDE paths of both games, scheduled SML steps
+//! and the long run's per-sample FDR terms after their work space has been sized.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use gansde::job::{self, Drift, Integrator, Noise, Scheme};
+use gansde::job::{self, Drift, Integrator, Noise, Scheme, TraceMethod};
 use gansde::rng::{stream, Role};
-use gansde::sde::{SdeSetup, SdeWork};
-use gansde::sga::{run_chain, SgaWork};
+use gansde::sde::{NoiseFactor, SdeSetup, SdeWork};
+use gansde::sga::{run_chain, sml_step_scheduled, Remark4, ScheduleState, SgaWork};
+use gansde::study::observables::{ObsSetup, ObsWork};
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -67,6 +68,27 @@ fn chains_and_paths_allocate_nothing() {
                     assert_eq!(n, 0, "{file}: SDE {drift:?} {noise:?} {integrator:?} allocated {n} times");
                 }
             }
+        }
+        // Long run: the Remark 4 scheduled SML step and the per-sample FDR terms (both trace methods).
+        let rule = Remark4::new(0.5, 0.1, 5, 4).unwrap();
+        let mut state = ScheduleState::new(&rule);
+        let mut rng = stream(1, 0, Role::Sga(8), 0);
+        sga.u.copy_from_slice(&job.init);
+        let mut eta = 0.1;
+        let (_, n) = count(|| {
+            for _ in 0..20 {
+                sml_step_scheduled(g, &mut eta, 4, &mut rng, &mut sga, &rule, &mut state);
+            }
+        });
+        assert_eq!(n, 0, "{file}: scheduled SML allocated {n} times");
+        let factor = NoiseFactor::new(g, Noise::Block, &job.init);
+        let mut ow = ObsWork::new(g, &factor);
+        let mut out = [0.0; 6];
+        for trace in [TraceMethod::Exact, TraceMethod::Hutchinson(2)] {
+            let obs = ObsSetup { game: g, drift: Drift::SecondOrder, eta: 0.1, noise: Noise::Block, factor: &factor, trace };
+            let (_, n) = count(|| obs.observe(&job.init, &mut rng, &mut ow, &mut out));
+            assert_eq!(n, 0, "{file}: FDR terms ({trace:?}) allocated {n} times");
+            sink += out[0];
         }
         assert!(sink.is_finite());
     }
