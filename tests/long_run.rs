@@ -141,3 +141,31 @@ fn lq_beta_of_a_coordinate_matches_the_bivariate_gaussian_value() {
     }
     assert!(checked >= 3, "only {checked} lags with β in [0.04, 0.55]");
 }
+
+#[test]
+fn iris_job_reports_both_laws_mixing_rates_and_both_fdrs() {
+    // jobs/long-run-iris-tanh-wgan.toml at a tenth of its paths (the full job takes about 2 minutes).
+    let job = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/long-run-iris-tanh-wgan.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde"))
+        .args(["long-run", "--quiet", "--threads", "2", "--out"])
+        .arg(dir.path())
+        .arg(&job)
+        .args(["--set", "long_run.chains=400", "--set", "long_run.sde_paths=80", "--set", "long_run.block=20"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = String::from_utf8_lossy(&o.stdout);
+    for kind in ["sga_alt:", "sga_sml:", "sga_sml_scheduled:", "sde_alt:", "sde_alt_half:", "sde_sml:", "sde_sml_half:"] {
+        assert!(report.contains(kind), "report lacks {kind}\n{report}");
+    }
+    assert!(report.contains("μ* from SDE paths, μ_η from SGA chains"));
+    assert_eq!(report.matches("FDR1 E[").count(), 6, "FDR1 for every SGA and SDE kind but the scheduled one\n{report}");
+    assert_eq!(report.matches("FDR2 E[").count(), 6);
+    // At least one β(s) decay rate was fitted (with an SE) for the SGA chains.
+    assert!(report.lines().any(|l| l.contains("decay rate:") && l.contains(" ± ")), "no fitted β rate\n{report}");
+    let f = hdf5::File::open(dir.path().join("long_run.h5")).unwrap();
+    let fdr = read(&f, "analysis/sde_sml/fdr1");
+    assert!(fdr.iter().all(|x| x.is_finite()), "{fdr:?}");
+    assert_eq!(f.dataset("samples/sga_alt").unwrap().shape(), vec![400, 81, 12]);
+}
