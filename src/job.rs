@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::data::{self, Column, DataError, Draw, Samples};
-use crate::game::{Game, Lq, TanhWgan};
+use crate::game::{Activation, Game, Lq, Mlp, MlpConfig, MlpLoss, TanhWgan};
 use crate::linalg::Mat;
 
 mod long_run;
@@ -139,8 +139,17 @@ impl TestFunction {
 /// The game named by the job.
 #[derive(Clone, Debug)]
 pub enum ModelSpec {
-    Lq { a: Mat, c: Mat, d: Mat },
-    TanhWgan { ridge_theta: f64, ridge_omega: f64 },
+    Lq {
+        a: Mat,
+        c: Mat,
+        d: Mat,
+    },
+    TanhWgan {
+        ridge_theta: f64,
+        ridge_omega: f64,
+    },
+    /// One hidden layer each (paper §4.2.1); layout in [`crate::game::mlp`].
+    Mlp(MlpConfig),
 }
 
 /// A precision target: the study adds blocks per (scheme, η) until every
@@ -256,6 +265,7 @@ impl Job {
         match &self.model {
             ModelSpec::Lq { a, c, d } => Box::new(Lq::new(a.clone(), c.clone(), d.clone(), self.latent.clone(), self.real.clone())),
             ModelSpec::TanhWgan { ridge_theta, ridge_omega } => Box::new(TanhWgan::new(self.latent.clone(), self.real.clone(), *ridge_theta, *ridge_omega)),
+            ModelSpec::Mlp(config) => Box::new(Mlp::new(self.latent.clone(), self.real.clone(), *config)),
         }
     }
 
@@ -292,6 +302,11 @@ struct RawGame {
     d: Option<Vec<Vec<f64>>>,
     ridge_theta: Option<f64>,
     ridge_omega: Option<f64>,
+    hidden_g: Option<i64>,
+    hidden_d: Option<i64>,
+    activation_g: Option<String>,
+    activation_d: Option<String>,
+    loss: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -326,7 +341,9 @@ struct RawSga {
     batch: i64,
     eta: Vec<f64>,
     horizon: f64,
-    init: Vec<f64>,
+    /// The starting point u0: numbers, or "random" (see [`initial_point`]).
+    init: toml::Value,
+    init_scale: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -699,6 +716,80 @@ fn parse_function(name: &str, dt: usize, dw: usize) -> Result<TestFunction, Stri
     }
 }
 
+/// The `mlp` settings of `[game]`: widths (required, ≥ 1), activations
+/// (default "tanh") and loss (default "wasserstein").
+fn mlp_config(ctx: &Ctx, g: &RawGame, ridge_theta: f64, ridge_omega: f64) -> Result<ModelSpec, JobError> {
+    let width = |key: &str, v: Option<i64>| -> Result<usize, JobError> {
+        match v {
+            None => Err(ctx.err(key, "required for model \"mlp\" (the hidden-layer width, an integer ≥ 1)")),
+            Some(w) if !(1..=100_000).contains(&w) => Err(ctx.err(key, format!("{w} is not a hidden-layer width; need an integer in 1..=100000"))),
+            Some(w) => Ok(w as usize),
+        }
+    };
+    let activation = |key: &str, v: &Option<String>| -> Result<Activation, JobError> {
+        let name = v.as_deref().unwrap_or("tanh");
+        Activation::parse(name)
+            .ok_or_else(|| ctx.err(key, format!("unknown activation \"{}\"; valid: \"tanh\", \"softplus\", \"sigmoid\"", data::one_line(name))))
+    };
+    let name = g.loss.as_deref().unwrap_or("wasserstein");
+    let loss = MlpLoss::parse(name).ok_or_else(|| {
+        ctx.err(
+            "game.loss",
+            format!("unknown loss \"{}\"; valid: \"wasserstein\" (D(x) − D(G(z))), \"vanilla\" (log D(x) + log(1 − D(G(z))))", data::one_line(name)),
+        )
+    })?;
+    Ok(ModelSpec::Mlp(MlpConfig {
+        hidden_g: width("game.hidden_g", g.hidden_g)?,
+        hidden_d: width("game.hidden_d", g.hidden_d)?,
+        activation_g: activation("game.activation_g", &g.activation_g)?,
+        activation_d: activation("game.activation_d", &g.activation_d)?,
+        loss,
+        ridge_theta,
+        ridge_omega,
+    }))
+}
+
+/// The starting point u0 from `sga.init`: a list of dim u numbers, or
+/// "random" with `sga.init_scale` (default 1): for `mlp` every weight
+/// N(0, scale²/fan-in) and every bias 0 ([`MlpConfig::random_init`]), for the
+/// other models every coordinate N(0, scale²). The draw is the job seed's
+/// dedicated data stream `Role::Data(2)` (latent samples use `Data(0)`, drawn
+/// real samples `Data(1)`), so u0 is fixed by (seed, init_scale, model,
+/// dimensions) and part of the job's identity.
+#[allow(clippy::too_many_arguments)]
+fn initial_point(ctx: &Ctx, s: &RawSga, model: &ModelSpec, seed: u64, dz: usize, dx: usize, dim: usize) -> Result<Vec<f64>, JobError> {
+    let hint = "give a list of dim u numbers, or \"random\" (with sga.init_scale)";
+    match &s.init {
+        toml::Value::String(name) if name == "random" => {
+            let scale = s.init_scale.unwrap_or(1.0);
+            if !(scale.is_finite() && scale >= 0.0) {
+                return Err(ctx.err("sga.init_scale", format!("{scale} must be a finite number ≥ 0")));
+            }
+            let mut rng = crate::rng::stream(seed, 0, crate::rng::Role::Data(2), 0);
+            let mut normal = || crate::rng::normal(&mut rng);
+            Ok(match model {
+                ModelSpec::Mlp(c) => c.random_init(dz, dx, scale, normal),
+                _ => (0..dim).map(|_| scale * normal()).collect(),
+            })
+        }
+        toml::Value::String(name) => Err(ctx.err("sga.init", format!("\"{}\" is not a starting point; {hint}", data::one_line(name)))),
+        toml::Value::Array(values) => {
+            if s.init_scale.is_some() {
+                return Err(ctx.err("sga.init_scale", "only used with sga.init = \"random\""));
+            }
+            values
+                .iter()
+                .map(|v| match v {
+                    toml::Value::Float(x) => Ok(*x),
+                    toml::Value::Integer(i) => Ok(*i as f64),
+                    other => Err(ctx.err("sga.init", format!("{} is not a number; {hint}", data::one_line(&other.to_string())))),
+                })
+                .collect()
+        }
+        other => Err(ctx.err("sga.init", format!("{} is not a starting point; {hint}", data::one_line(&other.to_string())))),
+    }
+}
+
 fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -> Result<Job, JobError> {
     let ctx = Ctx { path };
     if raw.seed < 0 {
@@ -731,7 +822,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
             }
             ModelSpec::Lq { a, c, d }
         }
-        "tanh-wgan" => {
+        "tanh-wgan" | "mlp" => {
             for (k, p) in [("game.A", g.a.is_some()), ("game.C", g.c.is_some()), ("game.D", g.d.is_some())] {
                 if p {
                     return Err(ctx.err(k, "only used by model \"lq\""));
@@ -741,13 +832,27 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
             if !(rt >= 0.0 && ro >= 0.0 && rt.is_finite() && ro.is_finite()) {
                 return Err(ctx.err("game.ridge_theta", "ridge weights must be finite and ≥ 0"));
             }
-            ModelSpec::TanhWgan { ridge_theta: rt, ridge_omega: ro }
+            if g.model == "mlp" {
+                mlp_config(&ctx, g, rt, ro)?
+            } else {
+                ModelSpec::TanhWgan { ridge_theta: rt, ridge_omega: ro }
+            }
         }
-        other => return Err(ctx.err("game.model", format!("unknown model \"{other}\"; valid: \"lq\", \"tanh-wgan\""))),
+        other => return Err(ctx.err("game.model", format!("unknown model \"{other}\"; valid: \"lq\", \"tanh-wgan\", \"mlp\""))),
     };
+    if !matches!(model, ModelSpec::Mlp(_)) {
+        let mlp_keys = [("hidden_g", g.hidden_g.is_some()), ("hidden_d", g.hidden_d.is_some()), ("activation_g", g.activation_g.is_some())];
+        let mlp_keys = mlp_keys.into_iter().chain([("activation_d", g.activation_d.is_some()), ("loss", g.loss.is_some())]);
+        for (k, present) in mlp_keys {
+            if present {
+                return Err(ctx.err(&format!("game.{k}"), format!("only used by model \"mlp\" (this job has model = \"{}\")", g.model)));
+            }
+        }
+    }
     let (dt, dw) = match &model {
         ModelSpec::Lq { a, d, .. } => (a.rows, d.rows),
         ModelSpec::TanhWgan { .. } => (real.dim * latent.dim, real.dim),
+        ModelSpec::Mlp(c) => c.dims(latent.dim, real.dim),
     };
 
     let s = &raw.sga;
@@ -808,10 +913,11 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
             return Err(ctx.err("sga.eta", format!("η = {a} is listed twice")));
         }
     }
-    if s.init.len() != dt + dw {
-        return Err(ctx.err("sga.init", format!("has {} entries, but u = (θ, ω) has dim θ + dim ω = {} + {} = {}", s.init.len(), dt, dw, dt + dw)));
+    let init = initial_point(&ctx, s, &model, seed, latent.dim, real.dim, dt + dw)?;
+    if init.len() != dt + dw {
+        return Err(ctx.err("sga.init", format!("has {} entries, but u = (θ, ω) has dim θ + dim ω = {} + {} = {}", init.len(), dt, dw, dt + dw)));
     }
-    if s.init.iter().any(|v| !v.is_finite()) {
+    if init.iter().any(|v| !v.is_finite()) {
         return Err(ctx.err("sga.init", "entries must be finite"));
     }
 
@@ -958,7 +1064,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     if !(bound > 0.0) {
         return Err(ctx.err("divergence.bound", "must be a positive number"));
     }
-    let u0 = s.init.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let u0 = init.iter().map(|v| v * v).sum::<f64>().sqrt();
     if !(bound > u0) {
         return Err(
             ctx.err("divergence.bound", format!("{bound} must exceed |u0| = {u0} (the Euclidean norm of sga.init), or every chain diverges at the start"))
@@ -1012,7 +1118,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         etas: s.eta.clone(),
         steps,
         horizon,
-        init: s.init.clone(),
+        init,
         sde,
         paths: e.paths as u64,
         sde_paths: sde_paths as u64,

@@ -310,6 +310,38 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             for w in &job.warnings {
                 eprintln!("warning: {w}");
             }
+            if let Some(lr) = &job.long_run {
+                let e = study::long_run::estimate_long_run(&job, args.ranks, threads, args.pilot)?;
+                println!("job {}: valid (long-run)", args.job.display());
+                println!(
+                    "  schemes {}, η = {}, {} records per path, SGA chains {} per scheme, SDE paths {} per scheme",
+                    job.schemes.len(),
+                    lr.eta,
+                    lr.records,
+                    lr.chains,
+                    lr.sde_paths
+                );
+                println!("  chain-steps      {:.3e} (η-steps of all chains and paths)", e.chain_steps as f64);
+                println!(
+                    "  samples          {:.3e} scalars, {:.1} MiB before compression, in {} block files",
+                    e.stored_scalars as f64,
+                    e.sample_bytes as f64 / 1048576.0,
+                    e.block_files
+                );
+                println!(
+                    "  memory per rank  flat while writing; the analysis holds one kind's samples (up to {:.1} MiB)",
+                    (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * (job.game().dim() + lr.projections.len()) as u64) as f64 / 1048576.0
+                );
+                println!(
+                    "  wall time        {} on {} rank(s) x {} thread(s), one core each (simulation; the analysis comes on top), from a {:.1} s pilot of {} paths per ensemble on this machine",
+                    human_seconds(e.wall_seconds),
+                    args.ranks,
+                    threads,
+                    e.pilot_seconds,
+                    e.pilot_paths
+                );
+                return Ok(());
+            }
             let e = study::estimate(&job, args.ranks, threads, args.pilot)?;
             println!("job {}: valid", args.job.display());
             println!(

@@ -34,3 +34,18 @@ fn check_rejects_a_bad_job_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("sga.batch"));
 }
+
+#[test]
+fn check_sizes_a_long_run_job() {
+    let job = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/long-run-lq.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gansde")).current_dir(dir.path()).arg("check").arg(&job).args(["--ranks", "2", "--pilot", "3"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Five ensembles (SGA alt, sml, scheduled sml; SDE alt, sml) x 400 paths x 2000 η-steps.
+    assert!(out.contains("valid (long-run)") && out.contains(&format!("chain-steps      {:.3e}", 5.0 * 400.0 * 2000.0)), "{out}");
+    // u (4) per record for every kind, FDR terms (6) for the four unscheduled kinds, η for the scheduled one; 401 records.
+    let scalars = 401 * 400 * (5 * 4 + 4 * 6 + 1);
+    assert!(out.contains(&format!("samples          {:.3e} scalars", scalars as f64)), "{out}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "check writes nothing");
+}

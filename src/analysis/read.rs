@@ -202,7 +202,7 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
         if let Ok(od) = f.dataset(&format!("observables/{name}")) {
             let nk = od.shape()[2];
             let all: Vec<f64> = od.read_raw::<f64>().map_err(|e| rd.err(format!("observables/{name}: {e}")))?;
-            let mut per = vec![Vec::with_capacity(p); 6];
+            let mut per: Vec<Vec<f64>> = (0..6).map(|_| Vec::with_capacity(p)).collect();
             for pi in 0..p {
                 let mut acc = [0.0; 6];
                 let mut n = 0.0;

@@ -72,7 +72,7 @@ pub fn write_analysis(path: &Path, a: &Analysis) -> hdf5::Result<()> {
                 &k.mixing.iter().flat_map(|m| m.floor.iter().copied()).collect::<Vec<_>>(),
                 "the estimator on pairs from independent paths (its floor; not subtracted)",
             )?;
-            let (br, bse) = rate_arrays(&k.mixing.iter().map(|m| m.rate.clone()).collect::<Vec<_>>());
+            let (br, bse) = rate_arrays(&k.mixing.iter().map(|m| m.rate).collect::<Vec<_>>());
             dataset(&kg, "beta_rate", &[np], &br, "decay rate of β(s) fitted on lags above 3 × floor (to the envelope when it oscillates)")?;
             dataset(&kg, "beta_rate_se", &[np], &bse, "regression SE of the rate")?;
             if let Some(id) = &k.fdr1 {

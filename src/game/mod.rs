@@ -3,11 +3,13 @@
 //! discriminator ω ascends: g_θ = ∇_θ Φ, g_ω = ∇_ω Φ, u = (θ, ω).
 
 pub mod lq;
+pub mod mlp;
 pub mod tanh_wgan;
 
 use crate::dual::Dual;
 
 pub use lq::Lq;
+pub use mlp::{Activation, Mlp, MlpConfig, MlpLoss};
 pub use tanh_wgan::TanhWgan;
 
 /// Per-thread work space for gradient code, sized once at job start so that
@@ -109,6 +111,7 @@ pub(crate) fn load_dual(u: &[f64], v1: &[f64], v2: &[f64], s: &mut Scratch) {
 pub(crate) mod testing {
     //! Finite-difference and covariance checks shared by the model tests.
     use super::*;
+    use crate::linalg::Mat;
 
     /// Max relative deviation of the JVP from central differences of the full gradient.
     pub fn jvp_vs_fd(game: &dyn Game, u: &[f64], v: &[f64]) -> f64 {
@@ -136,6 +139,54 @@ pub(crate) mod testing {
         game.grad_jvp(u, &w, &mut g2, &mut dw, &mut s);
         let err2 = (0..d).map(|k| (d1[k] - dg[k]).abs().max((d2[k] - dw[k]).abs()) / scale).fold(0.0, f64::max);
         err1.max(err2)
+    }
+
+    /// Population covariances of the per-sample gradient parts, computed
+    /// directly: (blockdiag(Σ_θ, Σ_ω), the θ–ω cross block, and the full
+    /// Cov(−g_θ^{IJ}, g_ω^{IJ})), with Cov(g^{IJ}) = Cov_I(latent) + Cov_J(real).
+    pub fn sample_covariances(game: &dyn Game, u: &[f64]) -> (Mat, Mat, Mat) {
+        let d = game.dim();
+        let dt = game.dim_theta();
+        let mut s = game.scratch();
+        let mut parts = |n: usize, add: &mut dyn FnMut(usize, &mut [f64], &mut Scratch)| -> Vec<Vec<f64>> {
+            (0..n)
+                .map(|i| {
+                    let mut g = vec![0.0; d];
+                    add(i, &mut g, &mut s);
+                    g
+                })
+                .collect()
+        };
+        let lat = parts(game.n_latent(), &mut |i, g, s| game.add_latent_grad(u, i, 1.0, g, s));
+        let real = parts(game.n_real(), &mut |j, g, s| game.add_real_grad(u, j, 1.0, g, s));
+        let cov = |xs: &Vec<Vec<f64>>| {
+            let k = xs.len() as f64;
+            let mean: Vec<f64> = (0..d).map(|a| xs.iter().map(|x| x[a]).sum::<f64>() / k).collect();
+            let mut c = Mat::zeros(d, d);
+            for x in xs {
+                for a in 0..d {
+                    for b in 0..d {
+                        c[(a, b)] += (x[a] - mean[a]) * (x[b] - mean[b]) / k;
+                    }
+                }
+            }
+            c
+        };
+        let total = cov(&lat).add_scaled(1.0, &cov(&real));
+        let (mut block, mut cross, mut full) = (Mat::zeros(d, d), Mat::zeros(dt, d - dt), total.clone());
+        for a in 0..d {
+            for b in 0..d {
+                if (a < dt) == (b < dt) {
+                    block[(a, b)] = total[(a, b)];
+                } else {
+                    full[(a, b)] = -total[(a, b)];
+                    if a < dt {
+                        cross[(a, b - dt)] = total[(a, b)];
+                    }
+                }
+            }
+        }
+        (block, cross, full)
     }
 
     /// Max relative deviation of the loss gradient (central differences of Φ) from g.

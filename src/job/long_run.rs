@@ -143,7 +143,7 @@ pub(super) fn validate(
     let every = whole_steps(raw.record_every, eta)
         .filter(|&n| n >= 1 && raw.record_every.is_finite())
         .ok_or_else(|| ctx.err("long_run.record_every", format!("{} is not a positive whole number of η-steps (η = {eta})", raw.record_every)))?;
-    if steps % every != 0 {
+    if !steps.is_multiple_of(every) {
         return Err(ctx.err("long_run.record_every", format!("{} does not divide the horizon T = {horizon}", raw.record_every)));
     }
     let records = steps / every + 1;

@@ -397,3 +397,92 @@ pub fn long_run(
         elapsed: start.elapsed(),
     }))
 }
+
+/// A writer that keeps nothing (the pilot of [`estimate_long_run`]).
+struct Discard;
+impl BlockWriter for Discard {
+    fn write(&mut self, _: usize, _: usize, _: &[f64], _: &[f64], _: &[f64]) -> Result<(), String> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<(), String> {
+        Ok(())
+    }
+}
+impl SampleSink for Discard {
+    fn has(&self, _: &SampleKind, _: u64) -> Result<bool, String> {
+        Ok(false)
+    }
+    fn location(&self) -> String {
+        "(pilot: nowhere)".into()
+    }
+    fn open(&self, _: &SampleKind, _: u64, _: usize) -> Result<Box<dyn BlockWriter>, String> {
+        Ok(Box::new(Discard))
+    }
+}
+
+/// What a long-run study will cost on a layout (`gansde check`).
+#[derive(Clone, Debug)]
+pub struct LongRunEstimate {
+    /// η-steps of all chains and paths (an SDE path counts once per η whatever its substeps).
+    pub chain_steps: u64,
+    /// Sample scalars stored (u, FDR terms, η).
+    pub stored_scalars: u64,
+    /// Uncompressed bytes of the sample files.
+    pub sample_bytes: u64,
+    /// Block files.
+    pub block_files: u64,
+    /// Estimated wall time (pilot time per path × paths / (ranks × threads)).
+    pub wall_seconds: f64,
+    pub pilot_seconds: f64,
+    /// Paths timed per ensemble.
+    pub pilot_paths: u64,
+}
+
+/// Times `pilot` paths of every ensemble (written nowhere) and scales them to the study.
+pub fn estimate_long_run(job: &Job, ranks: usize, threads: usize, pilot: u64) -> Result<LongRunEstimate, StudyError> {
+    let lr = job.long_run.as_ref().expect("a long-run job");
+    let game = job.game();
+    let plan = LongRunPlan::new(job, game.as_ref());
+    let mut small = job.clone();
+    if let Some(l) = small.long_run.as_mut() {
+        l.block = pilot;
+        l.chains = l.chains.min(pilot).max(1);
+        l.sde_paths = l.sde_paths.min(pilot).max(1);
+    }
+    let pilot_plan = LongRunPlan::new(&small, game.as_ref());
+    let rule = lr
+        .scheduler
+        .map(|s| Remark4::new(s.epsilon, s.delta, s.window, job.batch).expect("validated"))
+        .unwrap_or_else(|| Remark4::new(1.0, 0.5, 1, 2).expect("a valid rule"));
+    let mut w = Work {
+        sga: SgaWork::new(game.as_ref()),
+        sde: SdeWork::new(game.as_ref(), plan.factor.ncols(game.as_ref()), 2),
+        obs: ObsWork::new(game.as_ref(), &plan.factor),
+        rule,
+        schedule: ScheduleState::new(&rule),
+    };
+    let (done, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+    let start = Instant::now();
+    let mut seconds = 0.0;
+    for (e, ens) in pilot_plan.ensembles.iter().enumerate() {
+        let paths = pilot_plan.kinds[ens.kinds[0]].paths;
+        let t = Instant::now();
+        pilot_plan.run_block(e, 0, &mut w, &Discard, &done, &stop)?;
+        seconds += t.elapsed().as_secs_f64() / paths as f64 * plan.kinds[plan.ensembles[e].kinds[0]].paths as f64;
+    }
+    let d = game.dim() as u64;
+    let mut stored = 0;
+    for k in &plan.kinds {
+        let per = d + if k.observed { OBSERVABLES.len() as u64 } else { 0 } + if k.source == Source::Scheduled { 1 } else { 0 };
+        stored += k.paths * lr.records as u64 * per;
+    }
+    Ok(LongRunEstimate {
+        chain_steps: plan.ensembles.iter().map(|e| plan.kinds[e.kinds[0]].paths * lr.steps as u64).sum(),
+        stored_scalars: stored,
+        sample_bytes: 8 * stored,
+        block_files: (0..plan.kinds.len()).map(|k| plan.blocks(k)).sum(),
+        wall_seconds: seconds / (ranks * threads).max(1) as f64,
+        pilot_seconds: start.elapsed().as_secs_f64(),
+        pilot_paths: pilot,
+    })
+}
