@@ -352,9 +352,11 @@ pub fn long_run(
             Some((0, StudyError::Samples("the sample store already holds blocks of this study; pass --resume to continue or --force to start over".into())));
         return Err(agree_failure(comm, failure, 2));
     }
-    let total: u64 = pending.iter().map(|&i| plan.path_cost(items[i].0) * lr.block).sum();
+    let paths_in = |i: usize| (plan.kinds[plan.ensembles[items[i].0].kinds[0]].paths - items[i].1 * lr.block).min(lr.block);
+    let total: u64 = pending.iter().map(|&i| plan.path_cost(items[i].0) * paths_in(i)).sum();
     let mine: Vec<usize> = pending.iter().copied().filter(|&i| i % comm.size() == comm.rank()).collect();
-    observer.round(total);
+    // The display shows chain-steps/s; its fraction of work done is cost-weighted.
+    observer.round(pending.iter().map(|&i| lr.steps as u64 * paths_in(i)).sum());
     let slots: Vec<OnceLock<()>> = mine.iter().map(|_| OnceLock::new()).collect();
     let order: Vec<usize> = (0..mine.len()).collect();
     let run = Coordinated { threads, control, observer, comm, round_total: total };
@@ -387,7 +389,6 @@ pub fn long_run(
         }
         return Err(agree_failure(comm, failure, code));
     }
-    let paths_in = |i: usize| (plan.kinds[plan.ensembles[items[i].0].kinds[0]].paths - items[i].1 * lr.block).min(lr.block);
     let run_units: u64 = mine.iter().map(|&i| lr.steps as u64 * paths_in(i)).sum();
     let steps_run = comm.gather(&run_units.to_le_bytes()).map(|all| all.iter().map(|b| u64::from_le_bytes(b[..8].try_into().unwrap())).sum());
     Ok(steps_run.map(|chain_steps_run| LongRunSummary {
