@@ -25,6 +25,8 @@ pub enum Command {
     LongRun(WeakErrorArgs),
     /// Analyse a long-run results file (again) and store the numbers in it.
     Analyze(AnalyzeArgs),
+    /// Draw the plots (PNG and SVG) of a results file (weak-error or long-run).
+    Plot(PlotArgs),
     /// Validate a job without running it and estimate its cost on a layout.
     Check(CheckArgs),
 }
@@ -84,4 +86,13 @@ pub struct WeakErrorArgs {
 pub struct AnalyzeArgs {
     /// A long_run.h5 written by `gansde long-run`.
     pub results: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlotArgs {
+    /// A weak_error.h5 or long_run.h5.
+    pub results: PathBuf,
+    /// Folder for the plots (default: plots/ beside the results file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -138,7 +138,8 @@ fn one_line_clap_error(e: &clap::Error) -> String {
     if !msg.starts_with("error: ") {
         msg = format!("error: {msg}");
     }
-    let sub = std::env::args_os().nth(1).and_then(|a| a.into_string().ok()).filter(|a| ["weak-error", "long-run", "analyze", "check"].contains(&a.as_str()));
+    let sub =
+        std::env::args_os().nth(1).and_then(|a| a.into_string().ok()).filter(|a| ["weak-error", "long-run", "analyze", "plot", "check"].contains(&a.as_str()));
     let cmd = sub.map_or("gansde".to_string(), |s| format!("gansde {s}"));
     format!("{msg}; see '{cmd} --help'")
 }
@@ -274,6 +275,23 @@ fn prepare_output(root: bool, args: &cli::WeakErrorArgs, job: &job::Job, file: &
     Ok((threads, path, lock))
 }
 
+/// Plots go to `plots/` beside the results file.
+fn plots_dir(results: &std::path::Path) -> PathBuf {
+    results.parent().unwrap_or(std::path::Path::new(".")).join("plots")
+}
+
+/// Draws the study's plots; a failure here is reported but does not fail the finished study.
+fn draw_plots(results: &std::path::Path) -> String {
+    let dir = plots_dir(results);
+    match gansde::report::plot::plot_study(results, &dir) {
+        Ok(files) => format!("; plots: {} files in {}", files.len(), dir.display()),
+        Err(e) => {
+            eprintln!("warning: no plots: {}", gansde::data::one_line(&e.to_string()));
+            String::new()
+        }
+    }
+}
+
 /// Whether a finished study file at `path` (re-submitted with --resume) belongs to this job.
 fn finished_study(path: &std::path::Path, job: &job::Job) -> anyhow::Result<()> {
     let f = hdf5::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -295,7 +313,16 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             let a = analysis::analyze(&args.results).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
             analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
             print!("{}", long_run_report(&a));
-            println!("\nanalysis stored in {} (group analysis/)", args.results.display());
+            println!("\nanalysis stored in {} (group analysis/){}", args.results.display(), draw_plots(&args.results));
+            Ok(())
+        }
+        cli::Command::Plot(args) => {
+            if !root {
+                return Ok(());
+            }
+            let dir = args.out.clone().unwrap_or_else(|| plots_dir(&args.results));
+            let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
+            println!("{} plots in {}", files.len(), dir.display());
             Ok(())
         }
         cli::Command::Check(args) => {
@@ -440,12 +467,13 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                 String::new()
             };
             println!(
-                "\n{} chain-steps{resumed} in {:.1} s on {} rank(s) x {} thread(s); results: {}",
+                "\n{} chain-steps{resumed} in {:.1} s on {} rank(s) x {} thread(s); results: {}{}",
                 result.chain_steps,
                 result.elapsed.as_secs_f64(),
                 comm.size(),
                 threads,
-                path.display()
+                path.display(),
+                draw_plots(&path)
             );
             Ok(())
         }
@@ -522,8 +550,9 @@ fn long_run(args: cli::WeakErrorArgs, comm: &dyn Comm) -> anyhow::Result<()> {
         analysis::write_analysis(&path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
         print!("{}", long_run_report(&a));
     }
+    let plots = if args.skip_analysis { String::new() } else { draw_plots(&path) };
     println!(
-        "\n{} chain-steps computed now in {:.1} s on {} rank(s) x {} thread(s); results: {} (samples in {})",
+        "\n{} chain-steps computed now in {:.1} s on {} rank(s) x {} thread(s); results: {} (samples in {}){plots}",
         summary.chain_steps_run,
         summary.elapsed.as_secs_f64(),
         comm.size(),

@@ -160,7 +160,12 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
             tail.sort_by(f64::total_cmp);
             let floor = tail[tail.len() / 2];
             // Under the scheduler η shrinks, so records are not equally spaced in time: no rate.
-            let fit = if scheduled { None } else { fit_decay_rate(&a.record_time, &curve, floor, FLOOR_FACTOR) };
+            // Only records before the burn-in: after it the curve is noise around its floor by
+            // the job's own account, and a noise spike there is not convergence. (An oscillating
+            // approach dips below the threshold early, so "the leading run" would cut it short;
+            // the fit takes the envelope instead.)
+            let lead = first.max(2).min(curve.len());
+            let fit = if scheduled { None } else { fit_decay_rate(&a.record_time[..lead], &curve[..lead], floor, FLOOR_FACTOR) };
             k.convergence_rate.push(fit);
             k.convergence_floor.push(floor);
             k.convergence.push(curve);

@@ -36,6 +36,7 @@ pub fn write_analysis(path: &Path, a: &Analysis) -> hdf5::Result<()> {
         for k in &a.kinds {
             let kg = g.create_group(&k.name)?;
             attr_str(&kg, "source", &k.source)?;
+            attr_str(&kg, "scheme", &k.scheme)?;
             attr_str(&kg, "drift", &k.drift)?;
             attr_f64(&kg, "step", k.step)?;
             let m = &k.moments;
@@ -52,7 +53,13 @@ pub fn write_analysis(path: &Path, a: &Analysis) -> hdf5::Result<()> {
             dataset(&kg, "convergence_w1", &[d, r], &k.convergence.concat(), "W1(law of u_c at record time, late-time law of u_c)")?;
             dataset(&kg, "convergence_floor", &[d], &k.convergence_floor, "median W1 over records after burn-in (the curve's noise level)")?;
             let (cr, cse) = rate_arrays(&k.convergence_rate);
-            dataset(&kg, "convergence_rate", &[d], &cr, "fitted exponential rate of W1 against time (points above 3 × floor); NaN if < 2 points")?;
+            dataset(
+                &kg,
+                "convergence_rate",
+                &[d],
+                &cr,
+                "fitted exponential rate of W1 against time (points before the burn-in above 3 × floor; envelope if it oscillates); NaN if < 2 points",
+            )?;
             dataset(&kg, "convergence_rate_se", &[d], &cse, "regression SE of the rate")?;
             dataset(&kg, "iat", &[d], &k.iat, "integrated autocorrelation time in records (Sokal window)")?;
             dataset(&kg, "ess", &[d], &k.ess, "effective sample size (values / iat)")?;

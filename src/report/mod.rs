@@ -2,6 +2,7 @@
 //! CLI uses this; the engine hands it values.
 
 mod long_run;
+pub mod plot;
 mod progress;
 pub use long_run::long_run_report;
 pub use progress::Progress;
