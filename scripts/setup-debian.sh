@@ -2,10 +2,11 @@
 # Installs the Debian/Ubuntu packages gansde needs to build and test:
 # HDF5 (library + h5dump), OpenMPI, libclang (for the MPI bindings), and
 # python3-h5py (tests open results files the way researchers do), GNU time
-# (the scaling benchmark).
+# (the scaling benchmark), and slurm-wlm with munge (tests/slurm.rs runs the
+# batch scripts of slurm/ on a one-node Slurm: scripts/start-local-slurm.sh).
 # Safe to run repeatedly; uses sudo when not root.
 set -euo pipefail
-pkgs=(libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin libclang-dev pkg-config python3-h5py time)
+pkgs=(libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin libclang-dev pkg-config python3-h5py time slurm-wlm munge)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -44,7 +44,7 @@ pub enum StudyError {
     #[error("{kind} chain {chain} diverged at η = {eta}, step {step} of {steps} (|u| not finite or above the bound {bound}); the study stopped. Lower η, raise divergence.bound, or set divergence.action = \"count\" to skip such chains")]
     Diverged { kind: String, chain: u64, eta: f64, step: usize, steps: usize, bound: f64 },
     /// Stopped by a signal after saving the completed blocks.
-    #[error("stopped by a signal after saving {saved} completed blocks to {dir}; run again with --resume to continue")]
+    #[error("stopped by a signal; completed blocks are saved in {dir} ({saved} by this rank); run again with --resume to continue")]
     Stopped { saved: usize, dir: String },
     /// A failure on another rank, as that rank described it (shown by rank 0).
     #[error("{message}")]
@@ -218,7 +218,8 @@ pub fn weak_error(job: &Job, threads: usize, comm: &dyn Comm, control: &Control,
         }
     }
     if comm.max(load_error.is_some() as u64) == 1 {
-        return Err(load_error.unwrap_or(StudyError::Elsewhere { code: 2 }));
+        // Every rank read the same files: rank 0 reports one failure, the others stay silent.
+        return Err(agree_failure(comm, load_error.map(|e| (0, e)), 2));
     }
     let ng = plan.ngroups();
     let mut done = vec![0usize; ng];
