@@ -44,7 +44,7 @@ fn chains_and_paths_allocate_nothing() {
     let (_, n) = count(|| std::hint::black_box(vec![1u8; 10]));
     assert!(n >= 1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for file in ["jobs/lq.toml", "jobs/quickstart.toml"] {
+    for file in ["jobs/lq.toml", "jobs/quickstart.toml", "jobs/weak-error-iris-mlp.toml"] {
         let job = job::load(&root.join(file), &[]).unwrap();
         let game = job.game();
         let g = game.as_ref();
