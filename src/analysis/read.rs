@@ -171,8 +171,10 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
             k.convergence.push(curve);
             let series: Vec<&[f64]> = (0..p).map(|pi| &x[pi * r_all + first..(pi + 1) * r_all]).collect();
             let ac = integrated_autocorr_time(&series);
-            k.iat.push(ac.tau);
-            k.ess.push(ac.ess);
+            // Strong negative correlation can drive the windowed sum to τ ≤ 0, where τ means nothing.
+            let ok = ac.tau > 0.0;
+            k.iat.push(if ok { ac.tau } else { f64::NAN });
+            k.ess.push(if ok { ac.ess } else { f64::NAN });
             for v in &late {
                 lo[c] = lo[c].min(*v);
                 hi[c] = hi[c].max(*v);

@@ -4,6 +4,12 @@ use std::fmt::Write;
 
 use crate::analysis::{Analysis, Identity, KindAnalysis};
 
+/// A time without binary-fraction noise (10.200000000000001 → 10.2).
+fn short(t: f64) -> String {
+    let s = format!("{t:.9}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn coord_name(a: &Analysis, c: usize) -> String {
     if c < a.dim_theta {
         format!("θ{}", c + 1)
@@ -92,8 +98,8 @@ pub fn long_run_report(a: &Analysis) -> String {
         a.batch,
         a.eta / (2.0 * a.batch as f64),
         r,
-        a.record_time[r - 1],
-        a.record_time[a.first_stationary],
+        short(a.record_time[r - 1]),
+        short(a.record_time[a.first_stationary]),
         r - a.first_stationary
     );
     let _ = writeln!(o, "Tr(Σ∇²Φ): {}", a.trace_method);
