@@ -432,7 +432,7 @@ pub struct LongRunEstimate {
     pub sample_bytes: u64,
     /// Block files.
     pub block_files: u64,
-    /// Estimated wall time (pilot time per path × paths / (ranks × threads)).
+    /// Estimated wall time: pilot time per path × paths / (ranks × threads), at least the longest block.
     pub wall_seconds: f64,
     pub pilot_seconds: f64,
     /// Paths timed per ensemble.
@@ -464,12 +464,16 @@ pub fn estimate_long_run(job: &Job, ranks: usize, threads: usize, pilot: u64) ->
     };
     let (done, stop) = (AtomicU64::new(0), AtomicBool::new(false));
     let start = Instant::now();
-    let mut seconds = 0.0;
+    let (mut seconds, mut longest_block) = (0.0, 0.0f64);
     for (e, ens) in pilot_plan.ensembles.iter().enumerate() {
         let paths = pilot_plan.kinds[ens.kinds[0]].paths;
         let t = Instant::now();
         pilot_plan.run_block(e, 0, &mut w, &Discard, &done, &stop)?;
-        seconds += t.elapsed().as_secs_f64() / paths as f64 * plan.kinds[plan.ensembles[e].kinds[0]].paths as f64;
+        let per_path = t.elapsed().as_secs_f64() / paths as f64;
+        let all = plan.kinds[plan.ensembles[e].kinds[0]].paths;
+        seconds += per_path * all as f64;
+        // A block is the unit of work: no layout finishes faster than its longest block.
+        longest_block = longest_block.max(per_path * all.min(lr.block) as f64);
     }
     let d = game.dim() as u64;
     let mut stored = 0;
@@ -482,7 +486,7 @@ pub fn estimate_long_run(job: &Job, ranks: usize, threads: usize, pilot: u64) ->
         stored_scalars: stored,
         sample_bytes: 8 * stored,
         block_files: (0..plan.kinds.len()).map(|k| plan.blocks(k)).sum(),
-        wall_seconds: seconds / (ranks * threads).max(1) as f64,
+        wall_seconds: (seconds / (ranks * threads).max(1) as f64).max(longest_block),
         pilot_seconds: start.elapsed().as_secs_f64(),
         pilot_paths: pilot,
     })
