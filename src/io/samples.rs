@@ -72,14 +72,14 @@ impl SampleStore {
             None
         };
         let eta = if kind.source == Source::Scheduled { Some(f.new_dataset::<f64>().shape([n, r]).chunk([1, rows]).deflate(4).create("eta")?) } else { None };
-        Ok(BlockFile { file: Some(f), u, obs, eta, tmp: path.to_path_buf(), dest: self.file(&kind.name, block) })
+        Ok(BlockFile { file: Some(f), u: Some(u), obs, eta, tmp: path.to_path_buf(), dest: self.file(&kind.name, block) })
     }
 }
 
 /// A block file being written under its temporary name.
 struct BlockFile {
     file: Option<hdf5::File>,
-    u: hdf5::Dataset,
+    u: Option<hdf5::Dataset>,
     obs: Option<hdf5::Dataset>,
     eta: Option<hdf5::Dataset>,
     tmp: PathBuf,
@@ -90,9 +90,10 @@ impl BlockWriter for BlockFile {
     fn write(&mut self, path: usize, first: usize, u: &[f64], obs: &[f64], eta: &[f64]) -> Result<(), String> {
         let err = |e: hdf5::Error| format!("cannot write {}: {e}", self.tmp.display());
         let width = |ds: &hdf5::Dataset| ds.shape()[2];
-        let n = u.len() / width(&self.u);
+        let ud = self.u.as_ref().expect("an open block");
+        let n = u.len() / width(ud);
         let view = |x: &[f64], w: usize| ndarray::ArrayView2::from_shape((n, w), x).expect("whole records").to_owned();
-        self.u.write_slice(&view(u, width(&self.u)), (path, first..first + n, ..)).map_err(err)?;
+        ud.write_slice(&view(u, width(ud)), (path, first..first + n, ..)).map_err(err)?;
         if let Some(ds) = &self.obs {
             ds.write_slice(&view(obs, width(ds)), (path, first..first + n, ..)).map_err(err)?;
         }
@@ -103,10 +104,14 @@ impl BlockWriter for BlockFile {
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), String> {
-        // Close the file before the rename so every byte is on disk under the final name.
+        // HDF5 closes a file only when no dataset of it is open: close the datasets, then the
+        // file, then sync, and only then rename, so a file under the final name is always
+        // complete (a kill right after the rename found it half-written before).
+        (self.u.take(), self.obs.take(), self.eta.take());
         if let Some(f) = self.file.take() {
             f.close().map_err(|e| format!("cannot close {}: {e}", self.tmp.display()))?;
         }
+        std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).map_err(|e| format!("cannot sync {}: {e}", self.tmp.display()))?;
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| format!("cannot rename {} to {}: {e}", self.tmp.display(), self.dest.display()))
     }
 }
