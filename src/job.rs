@@ -402,6 +402,15 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
         format!("# {}\n{canonical}", data::one_line(&format!("{file} with --set {} applied", overrides.join(", "))))
     };
     // Without overrides, deserialise the text itself so errors carry line and column.
+    // Said before the tables are read, so a half-written [estimate] in a long-run job is not reported as a missing key.
+    if table.contains_key("estimate") && table.contains_key("long_run") {
+        let how = if overrides.is_empty() { "" } else { " (with --set applied)" };
+        return Err(JobError::Invalid {
+            path: path.to_path_buf(),
+            key: "long_run".into(),
+            message: format!("a job is either a weak-error study ([estimate]) or a long-run study ([long_run]), not both{how}; split it into two files"),
+        });
+    }
     let parsed: Result<RawJob, toml::de::Error> = if overrides.is_empty() { toml::from_str(&text) } else { table.clone().try_into() };
     let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -929,7 +938,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         o => return Err(ctx.err("sde.integrator", format!("unknown integrator \"{o}\"; valid: \"richardson\", \"euler\", \"exact\" (lq only)"))),
     };
     if integrator == Integrator::Exact && !matches!(model, ModelSpec::Lq { .. }) {
-        return Err(ctx.err("sde.integrator", "\"exact\" needs the linear game \"lq\"; use \"richardson\" or \"euler\""));
+        return Err(ctx.err("sde.integrator", "\"exact\" needs the linear game \"lq\"; use \"euler\" (or \"richardson\" in a weak-error study)"));
     }
     let substeps = sd.substeps.unwrap_or(1);
     if !(1..=1_000_000).contains(&substeps) {
@@ -1079,6 +1088,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     let long_run = match &raw.long_run {
         Some(lr) => {
             let mut lr = long_run::validate(&ctx, lr, &s.eta, horizon, batch, schemes.contains(&Scheme::Sml), dt, dw)?;
+            if !stop {
+                return Err(ctx.err("divergence.action", "\"count\" is for weak-error studies; a long-run study stops at the first diverging chain (its samples would have holes)"));
+            }
             for (key, n) in [("long_run.chains", lr.chains), ("long_run.sde_paths", lr.sde_paths)] {
                 if n > crate::rng::MAX_CHAIN {
                     return Err(ctx.err(key, format!("{n} is too many for the stream layout (at most 2^40 paths)")));

@@ -275,6 +275,16 @@ fn prepare_output(root: bool, args: &cli::WeakErrorArgs, job: &job::Job, file: &
     Ok((threads, path, lock))
 }
 
+/// A results-file argument that is a folder gets a hint instead of an HDF5 error.
+fn results_file_arg(p: &std::path::Path) -> anyhow::Result<()> {
+    if p.is_dir() {
+        let hint = ["long_run.h5", "weak_error.h5"].iter().map(|f| p.join(f)).find(|f| f.exists());
+        let hint = hint.map(|f| format!("; did you mean {}?", f.display())).unwrap_or_default();
+        return Err(BadInput(format!("{}: is a folder, not a results file{hint}", p.display())).into());
+    }
+    Ok(())
+}
+
 /// Plots go to `plots/` beside the results file.
 fn plots_dir(results: &std::path::Path) -> PathBuf {
     results.parent().unwrap_or(std::path::Path::new(".")).join("plots")
@@ -283,6 +293,10 @@ fn plots_dir(results: &std::path::Path) -> PathBuf {
 /// Draws the study's plots; a failure here is reported but does not fail the finished study.
 fn draw_plots(results: &std::path::Path) -> String {
     let dir = plots_dir(results);
+    // Plots of an earlier study in this folder (e.g. before --force) must not linger beside the new ones.
+    if dir.is_dir() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     match gansde::report::plot::plot_study(results, &dir) {
         Ok(files) => format!("; plots: {} files in {}", files.len(), dir.display()),
         Err(e) => {
@@ -310,6 +324,7 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             if !root {
                 return Ok(());
             }
+            results_file_arg(&args.results)?;
             let a = analysis::analyze(&args.results).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
             analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
             print!("{}", long_run_report(&a));
@@ -320,7 +335,11 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
             if !root {
                 return Ok(());
             }
+            results_file_arg(&args.results)?;
             let dir = args.out.clone().unwrap_or_else(|| plots_dir(&args.results));
+            if dir.exists() && !dir.is_dir() {
+                return Err(BadInput(format!("--out {}: is a file, not a folder", dir.display())).into());
+            }
             let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
             println!("{} plots in {}", files.len(), dir.display());
             Ok(())
@@ -355,10 +374,12 @@ fn run(cli: cli::Cli, comm: &dyn Comm) -> anyhow::Result<()> {
                     e.sample_bytes as f64 / 1048576.0,
                     e.block_files
                 );
-                println!(
-                    "  memory per rank  flat while writing; the analysis holds one kind's samples (up to {:.1} MiB)",
-                    (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * (job.game().dim() + lr.projections.len()) as u64) as f64 / 1048576.0
-                );
+                let kinds = study::long_run::LongRunPlan::new(&job, job.game().as_ref()).kinds.len() as u64;
+                // The analysis holds every kind's stationary samples (W1 between kinds, shared
+                // histogram edges) plus one kind's coordinates, projections and pair buffers.
+                let per = job.game().dim() as u64 * (kinds + 1) + lr.projections.len() as u64 + 24;
+                let analysis = 20.0 * 1048576.0 + (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * per) as f64;
+                println!("  memory per rank  flat while writing (about 25 MiB); the analysis on rank 0 needs up to about {:.0} MiB", analysis / 1048576.0);
                 println!(
                     "  wall time        {} on {} rank(s) x {} thread(s), one core each (simulation; the analysis comes on top), from a {:.1} s pilot of {} paths per ensemble on this machine",
                     human_seconds(e.wall_seconds),
@@ -525,7 +546,17 @@ fn long_run(args: cli::WeakErrorArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     agree(comm, check)?;
     if comm.max(finished as u64) == 1 {
         if root {
-            eprintln!("study already complete: {} (nothing to do)", path.display());
+            // A run stopped during its analysis left the samples complete but no analysis/.
+            let analysed = hdf5::File::open(&path).map(|f| f.link_exists("analysis")).unwrap_or(false);
+            if analysed || args.skip_analysis {
+                eprintln!("study already complete: {} (nothing to do)", path.display());
+            } else {
+                eprintln!("samples complete in {}; finishing the analysis", path.display());
+                let a = analysis::analyze(&path).with_context(|| format!("cannot analyse {}", path.display()))?;
+                analysis::write_analysis(&path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
+                print!("{}", long_run_report(&a));
+                println!("\nanalysis stored in {} (group analysis/){}", path.display(), draw_plots(&path));
+            }
         }
         return Ok(());
     }

@@ -900,3 +900,47 @@ fn analyze_with_samples_missing() {
     let out = c.gansde(&["analyze", c.results().to_str().unwrap()]);
     expect_one_error(&out, 2, &["long_run.h5", "missing records", "a block file is missing"]);
 }
+
+// ------------------------------------------------------------ found by a fresh-user review
+
+#[test]
+fn divergence_count_is_refused_for_long_run() {
+    bad(&["divergence.action=\"count\""], &["divergence.action", "a long-run study stops at the first diverging chain"]);
+}
+
+#[test]
+fn probes_with_auto_exact_trace_are_refused() {
+    bad(&["long_run.probes=3"], &["long_run.probes", "takes the exact trace for dim u = 4"]);
+}
+
+#[test]
+fn estimate_set_on_a_long_run_job_says_not_both() {
+    bad(&["estimate.paths=20000"], &["long_run", "not both (with --set applied)"]);
+}
+
+#[test]
+fn analyze_and_plot_on_a_folder_point_to_the_file() {
+    let c = Case::long_run();
+    c.run_ok(&[]);
+    for sub in ["analyze", "plot"] {
+        let out = c.gansde(&[sub, "out"]);
+        expect_one_error(&out, 2, &["out: is a folder, not a results file", "did you mean out/long_run.h5?"]);
+    }
+}
+
+#[test]
+fn a_run_stopped_during_its_analysis_finishes_it_on_resume() {
+    let c = Case::long_run();
+    c.run_ok(&[]);
+    // As a kill after the study file but before the analysis leaves it: no analysis/ group.
+    {
+        let f = hdf5::File::open_rw(c.results()).unwrap();
+        f.unlink("analysis").unwrap();
+    }
+    let out = c.run(&["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finishing the analysis"));
+    assert!(hdf5::File::open(c.results()).unwrap().link_exists("analysis"));
+    let out = c.run(&["--resume"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already complete"));
+}

@@ -190,6 +190,7 @@ pub fn write_long_run(path: &Path, job: &Job, summary: &LongRunSummary, info: &R
         let names: Vec<hdf5::types::VarLenUnicode> = OBSERVABLES.iter().map(|s| super::results::vstr(s)).collect();
         let ds = f.new_dataset::<hdf5::types::VarLenUnicode>().shape([names.len()]).create("observable_names")?;
         ds.write_raw(&names)?;
+        attr_str(&ds, "units", "names of the per-sample FDR terms, the last axis of observables/<kind>")?;
         let d = job.game().dim();
         attr_u64(&f, "bins", lr.bins as u64)?;
         let lags: Vec<u64> = lr.lags.iter().map(|&l| l as u64).collect();
@@ -197,7 +198,9 @@ pub fn write_long_run(path: &Path, job: &Job, summary: &LongRunSummary, info: &R
         let w: Vec<f64> = lr.projections.iter().flat_map(|p| p.weights.iter().copied()).collect();
         dataset(&f, "projection_weights", &[lr.projections.len(), d], &w, "weights of the linear functionals of u whose β(s) is estimated")?;
         let pn: Vec<hdf5::types::VarLenUnicode> = lr.projections.iter().map(|p| super::results::vstr(&p.name)).collect();
-        f.new_dataset::<hdf5::types::VarLenUnicode>().shape([pn.len()]).create("projection_names")?.write_raw(&pn)?;
+        let ds = f.new_dataset::<hdf5::types::VarLenUnicode>().shape([pn.len()]).create("projection_names")?;
+        ds.write_raw(&pn)?;
+        attr_str(&ds, "units", "names of the projections, the rows of projection_weights")?;
         for g in ["samples", "observables", "eta"] {
             f.create_group(g)?;
         }

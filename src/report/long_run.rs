@@ -47,13 +47,13 @@ fn kind(o: &mut String, a: &Analysis, k: &KindAnalysis) {
         _ => format!("{} chains at η = {}", k.scheme.to_uppercase(), a.eta),
     };
     let _ = writeln!(o, "\n{}: {what}, {} paths", k.name, k.paths);
-    let _ = writeln!(o, "  coord        mean ± SE            var ± SE           IAT (records)   ESS    W1 conv. rate");
+    let _ = writeln!(o, "  coord          mean ± SE                 var ± SE           IAT (records)   ESS    W1 conv. rate");
     let d = a.dim;
     for c in 0..d {
         let m = &k.moments;
         let _ = writeln!(
             o,
-            "  {:<6} {:>10.5} ± {:<8.2e} {:>10.5} ± {:<8.2e} {:>8.1} {:>10.0}   {}",
+            "  {:<6} {:>12.5e} ± {:<8.2e} {:>11.5e} ± {:<8.2e} {:>8.1} {:>10.0}   {}",
             coord_name(a, c),
             m.mean[c],
             m.mean_se[c],
@@ -110,7 +110,7 @@ pub fn long_run_report(a: &Analysis) -> String {
     if !a.w1_sga_sde.is_empty() {
         let _ = writeln!(o, "\nW1 between stationary marginals (SGA μ_η vs SDE μ*), per coordinate:");
         for (sga, sde, w) in &a.w1_sga_sde {
-            let vals: Vec<String> = w.iter().enumerate().map(|(c, x)| format!("{} {x:.4}", coord_name(a, c))).collect();
+            let vals: Vec<String> = w.iter().enumerate().map(|(c, x)| format!("{} {x:.3e}", coord_name(a, c))).collect();
             let _ = writeln!(o, "  {sga} vs {sde}: {}", vals.join(", "));
         }
     }
