@@ -1089,7 +1089,10 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         Some(lr) => {
             let mut lr = long_run::validate(&ctx, lr, &s.eta, horizon, batch, schemes.contains(&Scheme::Sml), dt, dw)?;
             if !stop {
-                return Err(ctx.err("divergence.action", "\"count\" is for weak-error studies; a long-run study stops at the first diverging chain (its samples would have holes)"));
+                return Err(ctx.err(
+                    "divergence.action",
+                    "\"count\" is for weak-error studies; a long-run study stops at the first diverging chain (its samples would have holes)",
+                ));
             }
             for (key, n) in [("long_run.chains", lr.chains), ("long_run.sde_paths", lr.sde_paths)] {
                 if n > crate::rng::MAX_CHAIN {

@@ -241,7 +241,10 @@ pub(super) fn validate(
         if raw.lags.is_none() {
             return Err(ctx.err(
                 "long_run.burn_in",
-                format!("leaves a stationary span of {span}, too short for any default β lag (at least 2 × record_every = {}); lower it or raise sga.horizon", 2.0 * raw.record_every),
+                format!(
+                    "leaves a stationary span of {span}, too short for any default β lag (at least 2 × record_every = {}); lower it or raise sga.horizon",
+                    2.0 * raw.record_every
+                ),
             ));
         }
         return Err(ctx.err("long_run.lags", "give at least one lag (a time, a multiple of record_every)"));
@@ -274,7 +277,10 @@ pub(super) fn validate(
         ("hutchinson", p) => TraceMethod::Hutchinson(p.unwrap_or(4) as usize),
         // The exact trace costs dim u JVPs and a dim u × dim u covariance per sample.
         ("auto", Some(_)) if d <= 64 => {
-            return Err(ctx.err("long_run.probes", format!("not used: trace = \"auto\" takes the exact trace for dim u = {d} ≤ 64; set trace = \"hutchinson\" to use probes")))
+            return Err(ctx.err(
+                "long_run.probes",
+                format!("not used: trace = \"auto\" takes the exact trace for dim u = {d} ≤ 64; set trace = \"hutchinson\" to use probes"),
+            ))
         }
         ("auto", p) => {
             if d <= 64 {
