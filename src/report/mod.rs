@@ -13,6 +13,14 @@ use crate::job::Job;
 use crate::study::WeakErrorResult;
 
 /// A confidence level as a percentage without spurious rounding (95, 99.5, 99.99).
+/// An observed order with its interval half-width, "1.99 ± 0.03": two
+/// decimals, more when the half-width would otherwise print as 0.00 (a
+/// tight SML fit is "1.004 ± 0.003", never a zero-width "1.00 ± 0.00").
+pub fn order_interval(order: f64, half_width: f64) -> String {
+    let decimals = if half_width.is_finite() && half_width > 0.0 { (-(half_width / 0.95).log10()).ceil().clamp(2.0, 6.0) as usize } else { 2 };
+    format!("{order:.decimals$} ± {half_width:.decimals$}")
+}
+
 pub fn percent(c: f64) -> String {
     let p = c * 100.0;
     if p < 0.01 {
@@ -100,9 +108,8 @@ pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
                     Some(o) => {
                         let _ = writeln!(
                             out,
-                            "observed order {:.2} ± {:.2} ({pct}% interval, {} resolved points{}) | paper: {}",
-                            o.order,
-                            o.half_width,
+                            "observed order {} ({pct}% interval, {} resolved points{}) | paper: {}",
+                            order_interval(o.order, o.half_width),
                             o.points,
                             if o.inflation > 1.0 { format!(", inflated ×{:.2} for scatter", o.inflation) } else { String::new() },
                             s.paper_order
@@ -174,4 +181,18 @@ pub fn weak_error_table(job: &Job, res: &WeakErrorResult) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_interval;
+
+    #[test]
+    fn order_intervals_never_print_as_zero_width() {
+        assert_eq!(order_interval(1.9876, 0.034), "1.99 ± 0.03");
+        assert_eq!(order_interval(1.0043, 0.0031), "1.004 ± 0.003");
+        assert_eq!(order_interval(1.00043, 0.00049), "1.0004 ± 0.0005");
+        assert_eq!(order_interval(2.41, 0.45), "2.41 ± 0.45");
+        assert_eq!(order_interval(1.5, f64::NAN), "1.50 ± NaN");
+    }
 }

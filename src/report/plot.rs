@@ -710,7 +710,7 @@ fn weak_error_figures(we: &WeakError) -> Vec<WeFigure> {
                 let (order, hw, np) = (s.order[r * nf + fi], s.half_width[r * nf + fi], s.points[r * nf + fi]);
                 let resolved = points.iter().filter(|p| p.3).count();
                 let label = if order.is_finite() {
-                    format!("{fname}: order {order:.2} ± {hw:.2} ({np} resolved η)")
+                    format!("{fname}: order {} ({np} resolved η)", crate::report::order_interval(order, hw))
                 } else {
                     format!("{fname}: order not estimated ({resolved} of {} η resolved)", points.len())
                 };
