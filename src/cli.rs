@@ -19,10 +19,10 @@ pub const EXIT_CODES: &str = "Exit codes: 0 done (or already complete with --res
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Weak error of SGA against its SDE at each η, with the observed order in η.
-    WeakError(WeakErrorArgs),
+    WeakError(StudyArgs),
     /// Long-run study: invariant measure, mixing and fluctuation–dissipation
     /// relations from long SGA chains and SDE paths (samples streamed to HDF5).
-    LongRun(WeakErrorArgs),
+    LongRun(StudyArgs),
     /// Analyse a long-run results file (again) and store the numbers in it.
     Analyze(AnalyzeArgs),
     /// Draw the plots (PNG and SVG) of a results file (weak-error or long-run).
@@ -50,7 +50,7 @@ pub struct CheckArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct WeakErrorArgs {
+pub struct StudyArgs {
     /// The TOML job file.
     pub job: PathBuf,
     /// Override a job key, e.g. --set estimate.paths=20000 (repeatable).

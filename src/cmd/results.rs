@@ -1,0 +1,38 @@
+//! `gansde analyze` and `gansde plot`: work on a finished results file (rank 0 only).
+
+use anyhow::Context;
+
+use gansde::analysis;
+use gansde::report::long_run_report;
+
+use super::output::{draw_plots, plots_dir, results_file_arg};
+use crate::cli::{AnalyzeArgs, PlotArgs};
+use crate::BadInput;
+
+/// Analyses a long_run.h5 (again), stores the numbers in it, prints the report, redraws the plots.
+pub fn analyze(args: AnalyzeArgs, root: bool) -> anyhow::Result<()> {
+    if !root {
+        return Ok(());
+    }
+    results_file_arg(&args.results)?;
+    let a = analysis::analyze(&args.results).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
+    analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
+    print!("{}", long_run_report(&a));
+    println!("\nanalysis stored in {} (group analysis/){}", args.results.display(), draw_plots(&args.results));
+    Ok(())
+}
+
+/// Draws the plots of a weak_error.h5 or long_run.h5 into `--out` (default: plots/ beside it).
+pub fn plot(args: PlotArgs, root: bool) -> anyhow::Result<()> {
+    if !root {
+        return Ok(());
+    }
+    results_file_arg(&args.results)?;
+    let dir = args.out.clone().unwrap_or_else(|| plots_dir(&args.results));
+    if dir.exists() && !dir.is_dir() {
+        return Err(BadInput(format!("--out {}: is a file, not a folder", dir.display())).into());
+    }
+    let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
+    println!("{} plots in {}", files.len(), dir.display());
+    Ok(())
+}
