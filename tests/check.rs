@@ -42,10 +42,10 @@ fn check_sizes_a_long_run_job() {
     let o = Command::new(env!("CARGO_BIN_EXE_gansde")).current_dir(dir.path()).arg("check").arg(&job).args(["--ranks", "2", "--pilot", "3"]).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Five ensembles (SGA alt, sml, scheduled sml; SDE alt, sml) x 400 paths x 2000 η-steps.
-    assert!(out.contains("valid (long-run)") && out.contains(&format!("chain-steps      {:.3e}", 5.0 * 400.0 * 2000.0)), "{out}");
+    // Five ensembles (SGA alt, sml, scheduled sml; SDE alt, sml) x 1200 paths x 2000 η-steps.
+    assert!(out.contains("valid (long-run)") && out.contains(&format!("chain-steps      {:.3e}", 5.0 * 1200.0 * 2000.0)), "{out}");
     // u (4) per record for every kind, FDR terms (6) for the four unscheduled kinds, η for the scheduled one; 401 records.
-    let scalars = 401 * 400 * (5 * 4 + 4 * 6 + 1);
+    let scalars = 401 * 1200 * (5 * 4 + 4 * 6 + 1);
     assert!(out.contains(&format!("samples          {:.3e} scalars", scalars as f64)), "{out}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "check writes nothing");
 }

@@ -42,7 +42,7 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
         // The analysis holds every kind's stationary samples (W1 between kinds, shared
         // histogram edges) plus one kind's coordinates, projections and pair buffers.
         let per = job.game().dim() as u64 * (kinds + 1) + lr.projections.len() as u64 + 24;
-        let analysis = 20.0 * 1048576.0 + (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * per) as f64;
+        let analysis = 40.0 * 1048576.0 + (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * per) as f64;
         println!("  memory per rank  flat while writing (about 25 MiB); the analysis on rank 0 needs up to about {:.0} MiB", analysis / 1048576.0);
         println!(
             "  wall time        {} on {} rank(s) x {} thread(s), one core each (simulation; the analysis comes on top), from a {:.1} s pilot of {} paths per ensemble on this machine",
