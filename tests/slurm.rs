@@ -249,7 +249,13 @@ fn batch_scripts_on_a_local_slurm() {
         return;
     }
     let uid = Command::new("id").arg("-u").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), "0", "tests/slurm.rs starts slurmd, which needs root");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        // slurmd runs jobs as the submitting user, so it needs root. CI runs as
+        // root and must never skip; a developer's `cargo test` says so loudly.
+        assert!(std::env::var_os("CI").is_none(), "tests/slurm.rs starts slurmd, which needs root (CI is set: not skipping)");
+        eprintln!("\n*** SKIPPED tests/slurm.rs batch_scripts_on_a_local_slurm: slurmd needs root (run the suite as root to include it) ***\n");
+        return;
+    }
 
     // The test folder goes when the test ends, unless GANSDE_SLURM_KEEP is set.
     let tmp = tempfile::Builder::new().prefix("gansde-slurm-").tempdir().unwrap();
