@@ -488,12 +488,27 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
         None => e.to_string(),
     };
     let message = message.trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
-    message
+    let message = message
         .replace("unknown field", "unknown key")
         .replace("missing field", "missing key")
         .replace(", expected one of", "; valid keys here:")
         .replace("expected i64", "expected an integer")
-        .replace("expected f64", "expected a number")
+        .replace("expected f64", "expected a number");
+    without_type_names(&message)
+}
+
+/// "expected struct RawLongRun" (serde names the Rust type a table is read
+/// into) becomes "expected a table".
+fn without_type_names(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = rest.find("struct Raw") {
+        out.push_str(&rest[..i]);
+        out.push_str("a table");
+        rest = rest[i + "struct Raw".len()..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Applies `a.b.c=value`; the value is read as TOML (number, array, string...)

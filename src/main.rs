@@ -1,6 +1,18 @@
 //! `gansde`: parse → resolve config → run → render. Only this file turns
 //! errors into messages and exit codes.
 
+/// `print!` for the report. A closed stdout (`gansde ... | head`) ends the
+/// report quietly instead of panicking: results are on disk before it is printed.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::print_report(format_args!($($t)*)) };
+}
+
+/// `println!` for the report (see `out!`).
+macro_rules! outln {
+    () => { $crate::print_report(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::print_report(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod cli;
 mod cmd;
 
@@ -144,5 +156,18 @@ fn run(command: cli::Command, comm: &dyn Comm) -> anyhow::Result<()> {
         cli::Command::Analyze(args) => cmd::results::analyze(args, root),
         cli::Command::Plot(args) => cmd::results::plot(args, root),
         cli::Command::Check(args) => cmd::check::check(args, root),
+    }
+}
+
+/// Writes part of the report to stdout; a reader that went away (broken
+/// pipe) is not an error, any other failure is said once on stderr.
+fn print_report(args: std::fmt::Arguments) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe && !WARNED.swap(true, Ordering::Relaxed) {
+            eprintln!("warning: cannot write the report to stdout: {e}");
+        }
     }
 }

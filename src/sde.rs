@@ -2,6 +2,8 @@
 //! b0 − (η/2)(∇b0) b0, the noise factor with independent θ and ω blocks, and
 //! the integrators (Euler–Maruyama on coupled levels, Richardson, exact OU).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand::Rng;
 
 use crate::game::{Game, Scratch};
@@ -285,7 +287,8 @@ impl SdeSetup {
     }
 
     /// Runs one path to `steps` η-steps, calling `record(r, level, u)` for every
-    /// level after step `record_steps[r]`.
+    /// level after step `record_steps[r]`. `Ok(false)`: `stop` was raised and
+    /// the path is incomplete.
     #[allow(clippy::too_many_arguments)]
     pub fn run_path<R: Rng>(
         &self,
@@ -296,15 +299,22 @@ impl SdeSetup {
         bound: f64,
         rng: &mut R,
         w: &mut SdeWork,
+        stop: &AtomicBool,
         mut record: impl FnMut(usize, usize, &[f64]),
-    ) -> Result<(), Divergence> {
+    ) -> Result<bool, Divergence> {
         let nl = self.levels();
         let mut levels = std::mem::take(&mut w.levels);
         levels.reset(init, nl);
         let sys = GameSde { game, setup: self };
         let mut next = 0;
-        let mut outcome = Ok(());
+        let mut outcome = Ok(true);
         'steps: for n in 1..=steps {
+            // One SDE step of a large game can take milliseconds and a path minutes:
+            // a requested stop must not wait for the path to end.
+            if stop.load(Ordering::Relaxed) {
+                outcome = Ok(false);
+                break;
+            }
             if let Some((tr, l)) = &self.exact {
                 let u = &mut levels.states[0];
                 let d = u.len();
@@ -440,6 +450,26 @@ impl Levels {
 mod tests {
     use super::*;
     use crate::game::Game;
+
+    #[test]
+    fn a_raised_stop_ends_the_path_at_the_next_step() {
+        let game = crate::game::lq::tests::example();
+        let init = [0.3, -0.2, 0.8, 0.1];
+        let setup = SdeSetup::new(&game, Drift::SecondOrder, Noise::Block, Integrator::Richardson, 0.1, 4, 2, &init);
+        let mut w = SdeWork::new(&game, setup.noise.ncols(&game), setup.levels());
+        let stop = AtomicBool::new(false);
+        let records: Vec<usize> = (1..=40).collect();
+        let mut rng = crate::rng::stream(3, 0, crate::rng::Role::Sde(0), 7);
+        let mut last = 0;
+        let done = setup.run_path(&game, &init, 40, &records, 1e6, &mut rng, &mut w, &stop, |r, _, _| {
+            last = r;
+            if r == 4 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        assert_eq!(done, Ok(false));
+        assert_eq!(last, 4, "no step after the stop");
+    }
 
     #[test]
     fn lq_second_order_drift_equals_closed_form() {

@@ -2,6 +2,8 @@
 //! minibatches of B i.i.d. pairs (I_k, J_k), uniform with replacement, and
 //! the learning-rate scheduler of the paper's Remark 4 for SML chains.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand::Rng;
 
 use crate::game::{Game, Scratch};
@@ -97,7 +99,8 @@ pub fn step<R: Rng>(game: &dyn Game, scheme: Scheme, eta: f64, batch: usize, rng
 }
 
 /// Runs one chain from `init` for `steps` steps and calls `record(r, u)` after
-/// step `record_steps[r]`; stops at the first step that leaves |u| ≤ bound.
+/// step `record_steps[r]`; stops at the first step that leaves |u| ≤ bound
+/// (an error) or when `stop` is raised (`Ok(false)`: the chain is incomplete).
 #[allow(clippy::too_many_arguments)]
 pub fn run_chain<R: Rng>(
     game: &dyn Game,
@@ -110,11 +113,16 @@ pub fn run_chain<R: Rng>(
     bound: f64,
     rng: &mut R,
     work: &mut SgaWork,
+    stop: &AtomicBool,
     mut record: impl FnMut(usize, &[f64]),
-) -> Result<(), Divergence> {
+) -> Result<bool, Divergence> {
     work.u.copy_from_slice(init);
     let mut next = 0;
     for n in 1..=steps {
+        // A long chain must not delay a requested stop (a batch job's time limit is near).
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
         step(game, scheme, eta, batch, rng, work);
         if !in_bounds(&work.u, bound) {
             return Err(Divergence { step: n });
@@ -124,7 +132,7 @@ pub fn run_chain<R: Rng>(
             next += 1;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The learning-rate schedule of the paper's Remark 4 for SML chains.
@@ -326,6 +334,27 @@ mod tests {
 
     fn chain_rng() -> rand_pcg::Pcg64 {
         stream(5, 0, Role::Sga(0), 1)
+    }
+
+    #[test]
+    fn a_raised_stop_ends_the_chain_at_the_next_step() {
+        let game = example();
+        let mut w = SgaWork::new(&game);
+        let stop = AtomicBool::new(false);
+        let records: Vec<usize> = (1..=50).collect();
+        let mut seen = Vec::new();
+        let done = run_chain(&game, Scheme::Alt, 0.1, 4, &INIT, 50, &records, 1e6, &mut chain_rng(), &mut w, &stop, |r, _| {
+            seen.push(r);
+            if r == 9 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        // Records 0..=9 are steps 1..=10; the stop raised after step 10 ends the chain before step 11.
+        assert_eq!(done, Ok(false));
+        assert_eq!(seen, (0..=9).collect::<Vec<_>>());
+        stop.store(false, Ordering::Relaxed);
+        let done = run_chain(&game, Scheme::Alt, 0.1, 4, &INIT, 50, &records, 1e6, &mut chain_rng(), &mut w, &stop, |_, _| {});
+        assert_eq!(done, Ok(true));
     }
 
     #[test]

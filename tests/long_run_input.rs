@@ -266,6 +266,26 @@ fn tiny_job_runs() {
 }
 
 #[test]
+fn a_reader_that_goes_away_is_not_a_failure() {
+    // `gansde long-run job.toml | head -2`: the report's reader closes the pipe
+    // before the report is printed; the study is complete and exits 0, without a panic.
+    let c = Case::long_run();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("long-run").arg(&c.job).arg("--out").arg(c.out()).args(["--quiet", "--threads", "1"]);
+    for s in TINY {
+        cmd.args(["--set", s]);
+    }
+    let mut child = cmd.current_dir(c.dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked") && stderr.trim().is_empty(), "stderr:\n{stderr}");
+    assert!(c.results().is_file() && c.out().join("plots").is_dir(), "results and plots are written");
+}
+
+#[test]
 fn shipped_job_with_its_scheduler_runs_tiny() {
     let c = Case::new(&shipped_text());
     let out = c.run_ok(&[]);
@@ -273,6 +293,14 @@ fn shipped_job_with_its_scheduler_runs_tiny() {
 }
 
 // ----------------------------------------------------- [long_run] counts
+
+#[test]
+fn a_table_given_a_plain_value_names_the_table_not_a_rust_type() {
+    for (set, table) in [("long_run=1", "long_run"), ("long_run.scheduler=false", "long_run.scheduler")] {
+        let msg = bad(&[set], &["expected a table", &format!("`{table}`")]);
+        assert!(!msg.contains("struct") && !msg.contains("Raw"), "{msg}");
+    }
+}
 
 #[test]
 fn chains_below_two() {
@@ -291,7 +319,7 @@ fn sde_paths_below_two() {
 #[test]
 fn sde_paths_default_to_chains() {
     // Without sde_paths, chains = 1 is reported once, under chains.
-    let c = Case::long_run_with("sde_paths = 400", "# sde_paths unset");
+    let c = Case::long_run_with("sde_paths = 1200", "# sde_paths unset");
     let mut args = Vec::new();
     for s in TINY.iter().filter(|s| !s.starts_with("long_run.sde_paths")).chain(&["long_run.chains=1"]) {
         args.extend(["--set", *s]);
@@ -567,7 +595,7 @@ fn richardson_integrator() {
 
 #[test]
 fn unknown_key_in_long_run_table() {
-    let c = Case::long_run_with("chains = 400 ", "chainz = 3\nchains = 400 ");
+    let c = Case::long_run_with("chains = 1200 ", "chainz = 3\nchains = 1200 ");
     let line = std::fs::read_to_string(&c.job).unwrap().lines().position(|l| l == "chainz = 3").unwrap() + 1;
     // Without overrides the message carries the line.
     let out = c.sub_raw("long-run", &c.job, &[]);
@@ -581,7 +609,7 @@ fn unknown_key_in_long_run_via_set() {
 
 #[test]
 fn wrong_type_in_long_run_table() {
-    let c = Case::long_run_with("chains = 400 ", "chains = 2.5 ");
+    let c = Case::long_run_with("chains = 1200 ", "chains = 2.5 ");
     let out = c.sub_raw("long-run", &c.job, &[]);
     c.expect_bad_input(&out, &["job.toml", "key long_run.chains", "expected an integer"]);
 }

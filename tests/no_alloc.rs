@@ -51,10 +51,11 @@ fn chains_and_paths_allocate_nothing() {
         let rec = [3usize, 5];
         let mut sga = SgaWork::new(g);
         let mut sink = 0.0;
+        let never = std::sync::atomic::AtomicBool::new(false);
         for scheme in [Scheme::Alt, Scheme::Sml] {
             let mut rng = stream(1, 0, Role::Sga(0), 0);
-            let (r, n) = count(|| run_chain(g, scheme, 0.1, job.batch, &job.init, 5, &rec, 1e6, &mut rng, &mut sga, |_, u| sink += u[0]));
-            r.unwrap();
+            let (r, n) = count(|| run_chain(g, scheme, 0.1, job.batch, &job.init, 5, &rec, 1e6, &mut rng, &mut sga, &never, |_, u| sink += u[0]));
+            assert!(r.unwrap(), "the chain ran to the end");
             assert_eq!(n, 0, "{file}: SGA {scheme:?} allocated {n} times");
         }
         for drift in [Drift::FirstOrder, Drift::SecondOrder, Drift::Modified] {
@@ -63,8 +64,8 @@ fn chains_and_paths_allocate_nothing() {
                     let setup = SdeSetup::new(g, drift, noise, integrator, 0.1, job.batch, 2, &job.init);
                     let mut w = SdeWork::new(g, setup.noise.ncols(g), setup.levels());
                     let mut rng = stream(1, 0, Role::Sde(0), 0);
-                    let (r, n) = count(|| setup.run_path(g, &job.init, 5, &rec, 1e6, &mut rng, &mut w, |_, _, u| sink += u[0]));
-                    r.unwrap();
+                    let (r, n) = count(|| setup.run_path(g, &job.init, 5, &rec, 1e6, &mut rng, &mut w, &never, |_, _, u| sink += u[0]));
+                    assert!(r.unwrap(), "the path ran to the end");
                     assert_eq!(n, 0, "{file}: SDE {drift:?} {noise:?} {integrator:?} allocated {n} times");
                 }
             }

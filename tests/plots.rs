@@ -128,8 +128,18 @@ fn weak_error_plots_show_errors_intervals_and_reference_slopes() {
             }
         }
     }
-    // Plotting again into the same folder replaces the files.
+    // Plotting again into the same folder replaces the files and removes an
+    // earlier weak-error plot the new study does not draw; anything else in
+    // the folder (a researcher's own figure, a long-run plot) stays.
+    for f in ["weak_error_old_scheme.png", "weak_error_old_scheme.svg", "my_figure.png", "beta_sde_alt.svg", "notes.txt"] {
+        std::fs::write(dir.join(f), "x").unwrap();
+    }
+    std::fs::create_dir(dir.join("sub")).unwrap();
     assert_eq!(names(&plot_study(&results, &dir).unwrap()), expected(&["weak_error_alt", "weak_error_sml"]));
+    assert!(!dir.join("weak_error_old_scheme.png").exists() && !dir.join("weak_error_old_scheme.svg").exists(), "stale weak-error plots removed");
+    for f in ["my_figure.png", "beta_sde_alt.svg", "notes.txt", "sub"] {
+        assert!(dir.join(f).exists(), "{f} must survive plotting");
+    }
 }
 
 #[test]

@@ -33,7 +33,10 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let m = xs.iter().sum::<f64>() / n;
     let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, (v / n).sqrt())
+    let se = (v / n).sqrt();
+    // Per-path averages of a constant (e.g. β⁻¹Tr Σ for `lq`) differ only by
+    // rounding; no sampling error is 1e-12 of the mean at any feasible path count.
+    (m, if se <= 1e-12 * m.abs() { 0.0 } else { se })
 }
 
 /// Analyses the long-run study file at `path`.

@@ -20,10 +20,13 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
     for w in &job.warnings {
         eprintln!("warning: {w}");
     }
+    // The pilot runs real chains: on a large game it takes minutes, so say what is happening.
+    let unit = if job.long_run.is_some() { "paths per ensemble" } else { "chains per (scheme, η, SGA/SDE)" };
+    eprintln!("check: timing a pilot of {} {unit} on this machine (--pilot N to change) ...", args.pilot);
     if let Some(lr) = &job.long_run {
         let e = study::long_run::estimate_long_run(&job, args.ranks, threads, args.pilot)?;
-        println!("job {}: valid (long-run)", args.job.display());
-        println!(
+        outln!("job {}: valid (long-run)", args.job.display());
+        outln!(
             "  schemes {}, η = {}, {} records per path, SGA chains {} per scheme, SDE paths {} per scheme",
             job.schemes.len(),
             lr.eta,
@@ -31,8 +34,8 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
             lr.chains,
             lr.sde_paths
         );
-        println!("  chain-steps      {:.3e} (η-steps of all chains and paths)", e.chain_steps as f64);
-        println!(
+        outln!("  chain-steps      {:.3e} (η-steps of all chains and paths)", e.chain_steps as f64);
+        outln!(
             "  samples          {:.3e} scalars, {:.1} MiB before compression, in {} block files",
             e.stored_scalars as f64,
             e.sample_bytes as f64 / 1048576.0,
@@ -43,8 +46,8 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
         // histogram edges) plus one kind's coordinates, projections and pair buffers.
         let per = job.game().dim() as u64 * (kinds + 1) + lr.projections.len() as u64 + 24;
         let analysis = 40.0 * 1048576.0 + (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * per) as f64;
-        println!("  memory per rank  flat while writing (about 25 MiB); the analysis on rank 0 needs up to about {:.0} MiB", analysis / 1048576.0);
-        println!(
+        outln!("  memory per rank  flat while writing (about 25 MiB); the analysis on rank 0 needs up to about {:.0} MiB", analysis / 1048576.0);
+        outln!(
             "  wall time        {} on {} rank(s) x {} thread(s), one core each (simulation; the analysis comes on top), from a {:.1} s pilot of {} paths per ensemble on this machine",
             human_seconds(e.wall_seconds),
             args.ranks,
@@ -55,13 +58,13 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let e = study::estimate(&job, args.ranks, threads, args.pilot)?;
-    println!("job {}: valid", args.job.display());
-    println!("  schemes {}, η values {}, record times {}, test functions {}", job.schemes.len(), job.etas.len(), job.record_times.len(), job.functions.len());
-    println!("  chain-steps      {:.3e}{}", e.chain_steps as f64, if job.target.is_some() { " (first round; a precision target adds rounds)" } else { "" });
-    println!("  blocks           {} of {} chains", e.blocks, job.block);
-    println!("  memory per rank  {:.1} MiB (estimate)", e.memory_per_rank as f64 / 1048576.0);
-    println!("  results file     {:.1} KiB (estimate)", e.output_bytes as f64 / 1024.0);
-    println!(
+    outln!("job {}: valid", args.job.display());
+    outln!("  schemes {}, η values {}, record times {}, test functions {}", job.schemes.len(), job.etas.len(), job.record_times.len(), job.functions.len());
+    outln!("  chain-steps      {:.3e}{}", e.chain_steps as f64, if job.target.is_some() { " (first round; a precision target adds rounds)" } else { "" });
+    outln!("  blocks           {} of {} chains", e.blocks, job.block);
+    outln!("  memory per rank  {:.1} MiB (estimate)", e.memory_per_rank as f64 / 1048576.0);
+    outln!("  results file     {:.1} KiB (estimate)", e.output_bytes as f64 / 1024.0);
+    outln!(
         "  wall time        {} on {} rank(s) x {} thread(s), one core each, from a {:.1} s pilot of {} chains on this machine",
         human_seconds(e.wall_seconds),
         args.ranks,

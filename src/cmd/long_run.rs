@@ -54,7 +54,7 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
             } else {
                 eprintln!("samples complete in {}; finishing the analysis", path.display());
                 analyse(&path)?;
-                println!("\nanalysis stored in {} (group analysis/){}", path.display(), draw_plots(&path));
+                outln!("\nanalysis stored in {} (group analysis/){}", path.display(), draw_plots(&path));
             }
         }
         return Ok(());
@@ -74,12 +74,12 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     };
     write_long_run(&path, &job, &summary, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
     if args.skip_analysis {
-        println!("analysis skipped; run 'gansde analyze {}' to add it", path.display());
+        outln!("analysis skipped; run 'gansde analyze {}' to add it", path.display());
     } else {
         analyse(&path)?;
     }
     let plots = if args.skip_analysis { String::new() } else { draw_plots(&path) };
-    println!(
+    outln!(
         "\n{} chain-steps computed now in {:.1} s on {} rank(s) x {} thread(s); results: {} (samples in {}){plots}",
         summary.chain_steps_run,
         summary.elapsed.as_secs_f64(),
@@ -95,6 +95,6 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
 fn analyse(path: &Path) -> anyhow::Result<()> {
     let a = analysis::analyze(path).with_context(|| format!("cannot analyse {}", path.display()))?;
     analysis::write_analysis(path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
-    print!("{}", long_run_report(&a));
+    out!("{}", long_run_report(&a));
     Ok(())
 }

@@ -128,10 +128,6 @@ pub fn plots_dir(results: &Path) -> PathBuf {
 /// Draws the study's plots; a failure here is reported but does not fail the finished study.
 pub fn draw_plots(results: &Path) -> String {
     let dir = plots_dir(results);
-    // Plots of an earlier study in this folder (e.g. before --force) must not linger beside the new ones.
-    if dir.is_dir() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     match gansde::report::plot::plot_study(results, &dir) {
         Ok(files) => format!("; plots: {} files in {}", files.len(), dir.display()),
         Err(e) => {

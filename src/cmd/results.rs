@@ -17,8 +17,8 @@ pub fn analyze(args: AnalyzeArgs, root: bool) -> anyhow::Result<()> {
     results_file_arg(&args.results)?;
     let a = analysis::analyze(&args.results).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
     analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
-    print!("{}", long_run_report(&a));
-    println!("\nanalysis stored in {} (group analysis/){}", args.results.display(), draw_plots(&args.results));
+    out!("{}", long_run_report(&a));
+    outln!("\nanalysis stored in {} (group analysis/){}", args.results.display(), draw_plots(&args.results));
     Ok(())
 }
 
@@ -33,6 +33,6 @@ pub fn plot(args: PlotArgs, root: bool) -> anyhow::Result<()> {
         return Err(BadInput(format!("--out {}: is a file, not a folder", dir.display())).into());
     }
     let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
-    println!("{} plots in {}", files.len(), dir.display());
+    outln!("{} plots in {}", files.len(), dir.display());
     Ok(())
 }

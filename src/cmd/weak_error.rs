@@ -68,13 +68,13 @@ pub fn weak_error(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     };
     write_weak_error(&path, &job, &result, &RunInfo { ranks: comm.size(), threads }).with_context(|| format!("cannot write {}", path.display()))?;
     store.clear().with_context(|| format!("results written, but cannot remove {}", store.dir().display()))?;
-    print!("{}", weak_error_table(&job, &result));
+    out!("{}", weak_error_table(&job, &result));
     let resumed = if result.chain_steps_run < result.chain_steps {
         format!(" ({} computed now, the rest resumed from saved state)", result.chain_steps_run)
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "\n{} chain-steps{resumed} in {:.1} s on {} rank(s) x {} thread(s); results: {}{}",
         result.chain_steps,
         result.elapsed.as_secs_f64(),

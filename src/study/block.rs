@@ -251,7 +251,7 @@ impl Plan<'_> {
             let outcome = match it.kind {
                 Kind::Sga => {
                     let mut rng = stream(job.seed, it.eta, Role::Sga(it.scheme as u8), c);
-                    run_chain(game, scheme, eta, job.batch, &job.init, steps, &rec, job.divergence.bound, &mut rng, sga, |r, u| {
+                    run_chain(game, scheme, eta, job.batch, &job.init, steps, &rec, job.divergence.bound, &mut rng, sga, stop, |r, u| {
                         for (fi, f) in job.functions.iter().enumerate() {
                             vals[r * nf + fi] = f.eval(u, game);
                         }
@@ -259,7 +259,7 @@ impl Plan<'_> {
                 }
                 Kind::Sde => {
                     let mut rng = stream(job.seed, it.eta, Role::Sde(it.scheme as u8), c);
-                    setup.run_path(game, &job.init, steps, &rec, job.divergence.bound, &mut rng, sde, |r, l, u| {
+                    setup.run_path(game, &job.init, steps, &rec, job.divergence.bound, &mut rng, sde, stop, |r, l, u| {
                         for (fi, f) in job.functions.iter().enumerate() {
                             vals[(r * nf + fi) * nl + l] = f.eval(u, game);
                         }
@@ -267,7 +267,8 @@ impl Plan<'_> {
                 }
             };
             match outcome {
-                Ok(()) => {
+                Ok(false) => return Ok(None),
+                Ok(true) => {
                     for cell in 0..self.ncells {
                         match (it.kind, job.sde.integrator) {
                             (Kind::Sga, _) => value[cell].push(vals[cell]),

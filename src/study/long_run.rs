@@ -251,6 +251,9 @@ impl<'a> LongRunPlan<'a> {
                     let mut bad = None;
                     keep(0, 0, &job.init, eta, &mut w.obs, &mut probes);
                     for s in 1..=lr.steps {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
                         if scheduled {
                             sml_step_scheduled(game, &mut eta, job.batch, &mut rng, &mut w.sga, &rule, &mut w.schedule);
                         } else {
@@ -274,10 +277,14 @@ impl<'a> LongRunPlan<'a> {
                         keep(level, 0, &job.init, lr.eta, &mut w.obs, &mut probes);
                     }
                     let Work { sde, obs, .. } = w;
-                    let res = setup.run_path(game, &job.init, lr.steps, &self.record_steps, job.divergence.bound, &mut rng, sde, |r, level, u| {
+                    let res = setup.run_path(game, &job.init, lr.steps, &self.record_steps, job.divergence.bound, &mut rng, sde, stop, |r, level, u| {
                         keep(level, r + 1, u, lr.eta, obs, &mut probes)
                     });
-                    res.err().map(|dv| dv.step)
+                    match res {
+                        Ok(true) => None,
+                        Ok(false) => return Ok(false),
+                        Err(dv) => Some(dv.step),
+                    }
                 }
             };
             if let Some(step) = diverged {
