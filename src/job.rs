@@ -415,7 +415,13 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into());
-    let mut job = validate(raw, path, base, name, effective)?;
+    let mut job = validate(raw, path, base, name, effective).map_err(|e| match e {
+        // A value the command line gave is not in the file the message names.
+        JobError::Invalid { path, key, message } if overrides.iter().any(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == key)) => {
+            JobError::Invalid { path, key, message: format!("{message} (value from --set)") }
+        }
+        e => e,
+    })?;
     job.fingerprint = fingerprint(&toml::to_string(&table).unwrap_or_default(), &job);
     Ok(job)
 }

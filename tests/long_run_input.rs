@@ -339,8 +339,12 @@ fn block_below_one() {
 #[test]
 fn bins_out_of_range() {
     for v in ["1", "0", "1001"] {
-        bad(&[&format!("long_run.bins={v}")], &["long_run.bins", &format!("{v} is not allowed"), "need 2..=1000 histogram bins"]);
+        bad(&[&format!("long_run.bins={v}")], &["long_run.bins", &format!("{v} is not allowed"), "need 2..=1000 histogram bins", "(value from --set)"]);
     }
+    // The same value in the file is not attributed to --set.
+    let c = Case::long_run_with("bins = 12", "bins = 1");
+    let msg = c.expect_bad_input(&c.run(&[]), &["long_run.bins", "1 is not allowed"]);
+    assert!(!msg.contains("--set"), "{msg}");
 }
 
 #[test]
