@@ -4,7 +4,7 @@ use std::path::Path;
 
 use hdf5::types::VarLenUnicode;
 
-use crate::stats::mixing::{beta_histogram, fit_decay_rate, integrated_autocorr_time, wasserstein1};
+use crate::stats::mixing::{beta_histogram, fit_decay_rate, integrated_autocorr_time, wasserstein1, FLOOR_FACTOR};
 
 use super::{Analysis, Identity, KindAnalysis, Mixing, Moments};
 
@@ -14,9 +14,6 @@ pub enum AnalysisError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
 }
-
-/// Rate fits use points above this multiple of the estimator's floor.
-const FLOOR_FACTOR: f64 = 3.0;
 
 struct Reader<'a> {
     path: &'a Path,

@@ -37,6 +37,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::stats::mixing::{fit_decay_rate, FLOOR_FACTOR};
+
 /// The bundled font (DejaVu Sans; licence in assets/DejaVuSans-LICENSE.txt).
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FONT: &str = "sans-serif";
@@ -49,9 +51,6 @@ pub const PANEL_SIZE: (u32, u32) = (460, 340);
 pub const GRID_TITLE_HEIGHT: u32 = 60;
 /// At most this many coordinates get a panel (the first ones).
 pub const MAX_PANELS: usize = 12;
-/// Factor of the estimator's floor above which the analysis fits rates
-/// (mirrors the analysis, which fits on points above 3 × floor).
-const FLOOR_FACTOR: f64 = 3.0;
 
 /// A study file that cannot be plotted, or a plot that cannot be written.
 #[derive(Debug, thiserror::Error)]
@@ -639,32 +638,15 @@ fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     (lo / pad, hi * pad)
 }
 
-/// Least-squares line of ln y on s over the points above `factor × floor`
-/// (fitted to the running envelope when they oscillate), as the analysis
-/// does; with the stored `rate` its intercept: y = exp(c − rate s). Returns
-/// (c, first s, last s) of the used points.
+/// The fitted line y = exp(c − rate s) of the analysis (the same fit, on the
+/// same points), drawn over the lags it used: (c, first s, last s). None
+/// when the analysis stored no rate.
 fn exp_fit_line(s: &[f64], y: &[f64], floor: f64, rate: f64) -> Option<(f64, f64, f64)> {
     if !rate.is_finite() {
         return None;
     }
-    let threshold = FLOOR_FACTOR * floor;
-    let mut pts: Vec<(f64, f64)> =
-        s.iter().zip(y).filter(|(a, b)| a.is_finite() && b.is_finite() && **b > threshold && **b > 0.0).map(|(a, b)| (*a, *b)).collect();
-    if pts.len() < 2 {
-        return None;
-    }
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if !pts.windows(2).all(|w| w[1].1 <= w[0].1) {
-        let mut running = f64::NEG_INFINITY;
-        for p in pts.iter_mut().rev() {
-            running = running.max(p.1);
-            p.1 = running;
-        }
-    }
-    let m = pts.len() as f64;
-    let sbar = pts.iter().map(|p| p.0).sum::<f64>() / m;
-    let lbar = pts.iter().map(|p| p.1.ln()).sum::<f64>() / m;
-    Some((lbar + rate * sbar, pts[0].0, pts[pts.len() - 1].0))
+    let fit = fit_decay_rate(s, y, floor, FLOOR_FACTOR)?;
+    Some((fit.log_c, fit.s_range.0, fit.s_range.1))
 }
 
 fn dashed<DB: DrawingBackend, X, Y>(

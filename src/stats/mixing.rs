@@ -273,11 +273,19 @@ fn erfc_cf(x: f64) -> f64 {
     (-x * x).exp() / (PI.sqrt() * f)
 }
 
+/// Rates are fitted only on points above this multiple of the estimator's
+/// floor (β(s) on independent pairs, or a convergence curve's late level).
+pub const FLOOR_FACTOR: f64 = 3.0;
+
 /// A fitted exponential decay y(s) ≈ C e^{−rate·s}.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateFit {
     /// The decay rate (minus the least-squares slope of ln y on s).
     pub rate: f64,
+    /// ln C, the fitted line's intercept.
+    pub log_c: f64,
+    /// The smallest and largest s of the points used.
+    pub s_range: (f64, f64),
     /// The ordinary least-squares standard error of the slope (NaN with two points).
     pub se: f64,
     /// How many points entered the fit.
@@ -330,7 +338,7 @@ pub fn fit_decay_rate(s: &[f64], y: &[f64], floor: f64, factor: f64) -> Option<R
     } else {
         f64::NAN
     };
-    Some(RateFit { rate: -slope, se, points: pts.len(), envelope: !monotone })
+    Some(RateFit { rate: -slope, log_c: intercept, s_range: (pts[0].0, pts[pts.len() - 1].0), se, points: pts.len(), envelope: !monotone })
 }
 
 /// The Wasserstein-1 distance between the empirical laws of `a` and `b`
