@@ -412,7 +412,14 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
         });
     }
     let parsed: Result<RawJob, toml::de::Error> = if overrides.is_empty() { toml::from_str(&text) } else { table.clone().try_into() };
-    let raw = parsed.map_err(|e| JobError::Syntax { path: path.to_path_buf(), message: toml_message(&text, &e) })?;
+    let raw = parsed.map_err(|e| {
+        let mut message = toml_message(&text, &e);
+        // serde names the key as `a.b`; say so when that value came from the command line.
+        if overrides.iter().any(|o| o.split_once('=').is_some_and(|(k, _)| message.contains(&format!("`{}`", k.trim())))) {
+            message.push_str(" (value from --set)");
+        }
+        JobError::Syntax { path: path.to_path_buf(), message }
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into());
     let mut job = validate(raw, path, base, name, effective).map_err(|e| match e {

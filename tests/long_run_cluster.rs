@@ -64,10 +64,18 @@ fn assert_same(a: &Path, b: &Path, what: &str) {
     }
 }
 
-/// Starts a run, waits until some but not all blocks are written, then signals it.
-fn interrupted(out: &Path, signal: &str) -> Output {
-    let mut child = command(0, out, &["--threads", "2"]).spawn().unwrap();
+/// Starts a run (with `extra` flags), waits until some but not all blocks
+/// are written, then signals it. A run over an earlier study (`--force`)
+/// clears that study first: its results file going is the sign.
+fn interrupted(out: &Path, signal: &str, extra: &[&str]) -> Output {
+    let earlier = out.join("long_run.h5");
+    let had_earlier = earlier.exists();
+    let mut child = command(0, out, &[&["--threads", "2"][..], extra].concat()).spawn().unwrap();
     let t = Instant::now();
+    while had_earlier && earlier.exists() {
+        assert!(t.elapsed() < Duration::from_secs(60), "the earlier study was not cleared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let blocks = |p: &Path| walkdir(p).into_iter().filter(|f| f.extension().is_some_and(|e| e == "h5")).count();
     while blocks(&out.join("samples")) < 8 {
         assert!(t.elapsed() < Duration::from_secs(60), "no blocks written");
@@ -110,7 +118,7 @@ fn samples_and_analysis_are_bit_identical_across_layouts_and_resumes() {
 
     // SIGTERM: blocks written so far are kept, exit 75; resume on 2 ranks.
     let out = tmp.path().join("term");
-    let o = interrupted(&out, "-TERM");
+    let o = interrupted(&out, "-TERM", &[]);
     assert_eq!(o.status.code(), Some(75), "SIGTERM exits 75");
     assert!(!out.join("long_run.h5").exists(), "no study file before the run is complete");
     let o = run(2, &out, &["--threads", "1"]);
@@ -121,7 +129,7 @@ fn samples_and_analysis_are_bit_identical_across_layouts_and_resumes() {
 
     // SIGKILL: no chance to clean up (a .partial file may remain); resume on 1 × 1.
     let out = tmp.path().join("kill");
-    let o = interrupted(&out, "-KILL");
+    let o = interrupted(&out, "-KILL", &[]);
     assert_eq!(o.status.code(), None, "killed by the signal");
     let o = run(0, &out, &["--threads", "1", "--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -132,4 +140,15 @@ fn samples_and_analysis_are_bit_identical_across_layouts_and_resumes() {
     let o = run(0, &out, &["--resume"]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("already complete"));
+
+    // --force over the finished study, stopped partway: the earlier results
+    // file went with its samples, so --resume continues the new run (it does
+    // not report the earlier study as complete) to the same bits.
+    let o = interrupted(&out, "-TERM", &["--force"]);
+    assert_eq!(o.status.code(), Some(75), "SIGTERM exits 75");
+    assert!(!out.join("long_run.h5").exists(), "--force removed the earlier results file");
+    let o = run(0, &out, &["--threads", "2", "--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"), "the interrupted --force run was taken for complete");
+    assert_same(&r, &out.join("long_run.h5"), "--force stopped, then resumed");
 }

@@ -297,7 +297,7 @@ fn shipped_job_with_its_scheduler_runs_tiny() {
 #[test]
 fn a_table_given_a_plain_value_names_the_table_not_a_rust_type() {
     for (set, table) in [("long_run=1", "long_run"), ("long_run.scheduler=false", "long_run.scheduler")] {
-        let msg = bad(&[set], &["expected a table", &format!("`{table}`")]);
+        let msg = bad(&[set], &["expected a table", &format!("`{table}`"), "(value from --set)"]);
         assert!(!msg.contains("struct") && !msg.contains("Raw"), "{msg}");
     }
 }
@@ -726,6 +726,14 @@ fn samples_of_an_earlier_run_need_resume_or_force() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(c.results().is_file());
     assert_no_lock(&c.out());
+}
+
+#[test]
+fn an_empty_samples_folder_is_no_earlier_run() {
+    // What a run that diverged at once under --resume leaves: folders, no blocks.
+    let c = Case::long_run();
+    std::fs::create_dir_all(c.samples().join("sga_alt")).unwrap();
+    c.run_ok(&[]);
 }
 
 #[test]

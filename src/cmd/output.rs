@@ -151,7 +151,9 @@ pub fn finished_study(path: &Path, job: &job::Job) -> anyhow::Result<()> {
 /// alike. Under `--resume` a complete results file must belong to this job,
 /// and then the study is finished (returns true: nothing to do). Without
 /// `--resume`, saved progress (`leftover`, a description such as "saved
-/// state of an interrupted run") needs `--force`, which removes it.
+/// state of an interrupted run") needs `--force`, which removes it together
+/// with the earlier results file: a `--force` run that is interrupted must
+/// leave only its own progress, which `--resume` then continues.
 pub fn settle_earlier_run(
     comm: &dyn Comm,
     args: &cli::StudyArgs,
@@ -165,11 +167,16 @@ pub fn settle_earlier_run(
     let check = (|| -> anyhow::Result<()> {
         if finished {
             finished_study(path, job)?;
-        } else if let (true, false, Some((what, dir))) = (root, args.resume, leftover) {
-            if args.force {
-                clear().with_context(|| format!("cannot remove {}", dir.display()))?;
-            } else {
-                return Err(BadInput(format!("{} holds {what}; pass --resume to continue it or --force to start over", dir.display())).into());
+        } else if root && !args.resume {
+            match leftover {
+                Some((_, dir)) if args.force => clear().with_context(|| format!("cannot remove {}", dir.display()))?,
+                Some((what, dir)) => {
+                    return Err(BadInput(format!("{} holds {what}; pass --resume to continue it or --force to start over", dir.display())).into())
+                }
+                None => {}
+            }
+            if args.force && path.exists() {
+                std::fs::remove_file(path).with_context(|| format!("cannot remove {} (--force)", path.display()))?;
             }
         }
         Ok(())

@@ -45,7 +45,10 @@ impl SampleStore {
 
     /// Whether any block is stored.
     pub fn exists(&self) -> bool {
-        self.dir.is_dir()
+        // An empty folder (e.g. left by a run that diverged at once) holds no progress.
+        let is_block = |e: std::fs::DirEntry| e.file_name().to_string_lossy().ends_with(".h5");
+        let kinds = std::fs::read_dir(&self.dir).into_iter().flatten().flatten();
+        kinds.into_iter().any(|k| std::fs::read_dir(k.path()).map(|mut d| d.any(|e| e.map(is_block).unwrap_or(false))).unwrap_or(false))
     }
 
     /// Removes every stored block.
