@@ -10,6 +10,13 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gansde");
 
+/// HDF5 opens files without close-on-exec and locks them with flock, so a
+/// child started while another test thread has a fixture or results file
+/// open inherits that lock and holds it while it runs; a third process
+/// opening that file then fails with "unable to lock file". The children
+/// here do not use HDF5's locking (gansde has its own output lock).
+const NO_HDF5_LOCKING: (&str, &str) = ("HDF5_USE_FILE_LOCKING", "FALSE");
+
 /// A tiny `lq` job (50 paths, η ∈ {0.5, 0.25}, T = 1): well under a second.
 const LQ: &str = r#"seed = 20231
 
@@ -127,6 +134,7 @@ impl Case {
 
     fn run_job(&self, job: &Path, extra: &[&str]) -> Output {
         Command::new(BIN)
+            .env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1)
             .arg("weak-error")
             .arg(job)
             .arg("--out")
@@ -735,7 +743,16 @@ fn stored_job_text_reproduces_a_run_with_overrides() {
     let rerun = c.dir.path().join("rerun.toml");
     std::fs::write(&rerun, &text).unwrap();
     let out2 = c.dir.path().join("out2");
-    let o = Command::new(BIN).arg("weak-error").arg(&rerun).arg("--out").arg(&out2).arg("--quiet").current_dir(c.dir.path()).output().unwrap();
+    let o = Command::new(BIN)
+        .env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1)
+        .arg("weak-error")
+        .arg(&rerun)
+        .arg("--out")
+        .arg(&out2)
+        .arg("--quiet")
+        .current_dir(c.dir.path())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&o.stderr));
     let second = out2.join("weak_error.h5");
     assert_eq!(result_bits(&first), result_bits(&second));

@@ -14,6 +14,13 @@ use gansde::lq_exact::{sde_drift, sga_moments};
 use gansde::sde::NoiseFactor;
 use gansde::stats::mixing::gaussian_beta;
 
+/// HDF5 opens files without close-on-exec and locks them with flock, so a
+/// child started while another test thread has a fixture or results file
+/// open inherits that lock and holds it while it runs; a third process
+/// opening that file then fails with "unable to lock file". The children
+/// here do not use HDF5's locking (gansde has its own output lock).
+const NO_HDF5_LOCKING: (&str, &str) = ("HDF5_USE_FILE_LOCKING", "FALSE");
+
 fn job_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/long-run-lq.toml")
 }
@@ -30,7 +37,7 @@ fn game(job: &Job) -> Lq {
 /// Runs `gansde long-run` with the overrides into `out`; panics unless it exits 0.
 fn run(out: &Path, set: &[&str]) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gansde"));
-    c.args(["long-run", "--quiet", "--threads", "2", "--out"]).arg(out).arg(job_path());
+    c.env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1).args(["long-run", "--quiet", "--threads", "2", "--out"]).arg(out).arg(job_path());
     for s in set {
         c.args(["--set", s]);
     }
@@ -148,6 +155,7 @@ fn iris_job_reports_both_laws_mixing_rates_and_both_fdrs() {
     let job = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/long-run-iris-tanh-wgan.toml");
     let dir = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_gansde"))
+        .env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1)
         .args(["long-run", "--quiet", "--threads", "2", "--out"])
         .arg(dir.path())
         .arg(&job)

@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gansde");
 
+/// HDF5 opens files without close-on-exec and locks them with flock, so a
+/// child started while another test thread has a fixture or results file
+/// open inherits that lock and holds it while it runs; a third process
+/// opening that file then fails with "unable to lock file". The children
+/// here do not use HDF5's locking (gansde has its own output lock).
+const NO_HDF5_LOCKING: (&str, &str) = ("HDF5_USE_FILE_LOCKING", "FALSE");
+
 /// Shrinks jobs/long-run-lq.toml to a run of well under a second; later
 /// `--set`s of the same key win.
 const TINY: &[&str] = &[
@@ -63,6 +70,7 @@ fn long_run_text() -> String {
 
 /// Runs `cmd`, killing it after [`TIMEOUT`].
 fn output(mut cmd: Command) -> Output {
+    cmd.env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cannot run the gansde binary");
     let mut so = child.stdout.take().unwrap();
     let mut se = child.stderr.take().unwrap();
@@ -271,7 +279,7 @@ fn a_reader_that_goes_away_is_not_a_failure() {
     // before the report is printed; the study is complete and exits 0, without a panic.
     let c = Case::long_run();
     let mut cmd = Command::new(BIN);
-    cmd.arg("long-run").arg(&c.job).arg("--out").arg(c.out()).args(["--quiet", "--threads", "1"]);
+    cmd.env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1).arg("long-run").arg(&c.job).arg("--out").arg(c.out()).args(["--quiet", "--threads", "1"]);
     for s in TINY {
         cmd.args(["--set", s]);
     }

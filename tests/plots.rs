@@ -11,6 +11,13 @@ use std::process::Command;
 
 use gansde::report::plot::{grid_size, plot_study, PlotError, PLOT_SIZE};
 
+/// HDF5 opens files without close-on-exec and locks them with flock, so a
+/// child started while another test thread has a fixture or results file
+/// open inherits that lock and holds it while it runs; a third process
+/// opening that file then fails with "unable to lock file". The children
+/// here do not use HDF5's locking (gansde has its own output lock).
+const NO_HDF5_LOCKING: (&str, &str) = ("HDF5_USE_FILE_LOCKING", "FALSE");
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -18,7 +25,7 @@ fn root() -> PathBuf {
 /// Runs `gansde <study> <job> --out <out> --set ...`; panics unless it exits 0.
 fn run(study: &str, job: &str, out: &Path, set: &[&str]) -> PathBuf {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gansde"));
-    c.args([study, "--quiet", "--threads", "2", "--out"]).arg(out).arg(root().join(job));
+    c.env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1).args([study, "--quiet", "--threads", "2", "--out"]).arg(out).arg(root().join(job));
     for s in set {
         c.args(["--set", s]);
     }
@@ -254,6 +261,7 @@ fn a_file_that_is_not_a_results_file_is_refused_by_name() {
 
     // A long-run study file without its analysis names the missing group.
     let mut c = Command::new(env!("CARGO_BIN_EXE_gansde"));
+    c.env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1);
     let unanalysed = tmp.path().join("lr-raw");
     c.args(["long-run", "--quiet", "--threads", "2", "--skip-analysis", "--out"]).arg(&unanalysed).arg(root().join("jobs/long-run-lq.toml"));
     c.args(["--set", "long_run.chains=10", "--set", "long_run.sde_paths=10", "--set", "sga.horizon=30.0", "--set", "long_run.burn_in=10.0"]);
