@@ -390,6 +390,8 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     for arg in overrides {
         apply_override(&mut table, arg)?;
     }
+    // Keys given on the command line: errors about them say so, since the file named does not hold the value.
+    let set_keys: Vec<&str> = overrides.iter().filter_map(|o| o.split_once('=')).map(|(k, _)| k.trim()).collect();
     // The stored text reproduces the run: the file as written, or with
     // overrides the canonical TOML of the overridden table under a comment
     // naming them (control characters escaped so nothing leaves the comment).
@@ -414,8 +416,8 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     let parsed: Result<RawJob, toml::de::Error> = if overrides.is_empty() { toml::from_str(&text) } else { table.clone().try_into() };
     let raw = parsed.map_err(|e| {
         let mut message = toml_message(&text, &e);
-        // serde names the key as `a.b`; say so when that value came from the command line.
-        if overrides.iter().any(|o| o.split_once('=').is_some_and(|(k, _)| message.contains(&format!("`{}`", k.trim())))) {
+        // serde names the key as `a.b`.
+        if set_keys.iter().any(|k| message.contains(&format!("`{k}`"))) {
             message.push_str(" (value from --set)");
         }
         JobError::Syntax { path: path.to_path_buf(), message }
@@ -423,8 +425,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
     let base = path.parent().unwrap_or(Path::new("."));
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "job".into());
     let mut job = validate(raw, path, base, name, effective).map_err(|e| match e {
-        // A value the command line gave is not in the file the message names.
-        JobError::Invalid { path, key, message } if overrides.iter().any(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == key)) => {
+        JobError::Invalid { path, key, message } if set_keys.contains(&key.as_str()) => {
             JobError::Invalid { path, key, message: format!("{message} (value from --set)") }
         }
         e => e,

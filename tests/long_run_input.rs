@@ -16,12 +16,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gansde");
 
-/// HDF5 opens files without close-on-exec and locks them with flock, so a
-/// child started while another test thread has a fixture or results file
-/// open inherits that lock and holds it while it runs; a third process
-/// opening that file then fails with "unable to lock file". The children
-/// here do not use HDF5's locking (gansde has its own output lock).
-const NO_HDF5_LOCKING: (&str, &str) = ("HDF5_USE_FILE_LOCKING", "FALSE");
+mod common;
+use common::NO_HDF5_LOCKING;
 
 /// Shrinks jobs/long-run-lq.toml to a run of well under a second; later
 /// `--set`s of the same key win.

@@ -14,7 +14,7 @@ use gansde::job;
 use gansde::report::{long_run_report, Progress};
 use gansde::study::{self, Control};
 
-use super::output::{draw_plots, prepare_output, settle_earlier_run};
+use super::output::{draw_plots, forget_diverged, prepare_output, settle_earlier_run};
 use super::stop_on_signals;
 use crate::cli::StudyArgs;
 use crate::{agree, BadInput};
@@ -64,11 +64,7 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     let progress = Progress::new(args.quiet || !root);
     let result = study::long_run::long_run(&job, threads, comm, &control, &progress, &store);
     progress.finish();
-    if let Err(e) = &result {
-        if root && !args.resume && e.exit_code() == study::EXIT_DIVERGED {
-            let _ = store.clear();
-        }
-    }
+    forget_diverged(root, &args, &result, || store.clear());
     let Some(summary) = result? else {
         return Ok(());
     };

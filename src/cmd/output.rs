@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use gansde::cluster::Comm;
 use gansde::job;
+use gansde::study::{self, StudyError};
 
 use crate::cli;
 use crate::{agree, BadInput};
@@ -183,4 +184,14 @@ pub fn settle_earlier_run(
     })();
     agree(comm, check)?;
     Ok(comm.max(finished as u64) == 1)
+}
+
+/// A study that diverged leaves nothing behind: `clear` removes the progress
+/// this run saved (rank 0, and not under `--resume`, whose earlier progress stays).
+pub fn forget_diverged<T>(root: bool, args: &cli::StudyArgs, result: &Result<T, StudyError>, clear: impl FnOnce() -> std::io::Result<()>) {
+    if let Err(e) = result {
+        if root && !args.resume && e.exit_code() == study::EXIT_DIVERGED {
+            let _ = clear();
+        }
+    }
 }

@@ -11,7 +11,7 @@ use gansde::job;
 use gansde::report::{weak_error_table, Progress};
 use gansde::study::{self, Control};
 
-use super::output::{draw_plots, prepare_output, settle_earlier_run};
+use super::output::{draw_plots, forget_diverged, prepare_output, settle_earlier_run};
 use super::stop_on_signals;
 use crate::cli::StudyArgs;
 use crate::{agree, BadInput};
@@ -57,12 +57,7 @@ pub fn weak_error(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     let progress = Progress::new(args.quiet || !root);
     let result = study::weak_error(&job, threads, comm, &control, &progress);
     progress.finish();
-    if let Err(e) = &result {
-        // A diverged study leaves nothing behind (state from an earlier, resumed run stays).
-        if root && !args.resume && e.exit_code() == study::EXIT_DIVERGED {
-            let _ = store.clear();
-        }
-    }
+    forget_diverged(root, &args, &result, || store.clear());
     let Some(result) = result? else {
         return Ok(());
     };
