@@ -319,7 +319,10 @@ fn batch_scripts_on_a_local_slurm() {
     eprintln!("slurm: cluster up after {:.1} s", t0.elapsed().as_secs_f64());
     let env = [("GANSDE_BIN", bin_s.as_str())];
     let tiny = ["--set", "estimate.paths=4000", "--quiet"];
-    let small = ["--time=2"];
+    // The scripts ask for SIGUSR1 180 s before the time limit; a limit shorter
+    // than that (plus Slurm's minute of slack) signals a job at once. The small
+    // jobs get a short lead and a limit far above it: they are never signalled.
+    let small = ["--time=5", "--signal=B:USR1@10"];
     let mut jobs: Vec<Job> = Vec::new();
 
     let mut submit = |what: &'static str, env: &[(&str, &str)], sbatch_args: &[&str], script: &str, args: &[&str], tasks: usize| -> u32 {
