@@ -745,12 +745,26 @@ fn samples_of_an_earlier_run_with_force_start_over() {
     let c = Case::long_run();
     c.run_ok(&[]);
     std::fs::remove_file(c.results()).unwrap();
-    // A stray file in samples/ shows the folder was cleared.
-    std::fs::write(c.samples().join("stray.txt"), b"x").unwrap();
+    // Blocks no run of this job writes (a bigger earlier run, a half-written
+    // one) must go; a user's own files stay.
+    let kind = c.samples().join("sga_alt");
+    std::fs::copy(kind.join("block-000000.h5"), kind.join("block-000999.h5")).unwrap();
+    std::fs::write(kind.join("block-000998.h5.partial"), b"x").unwrap();
+    std::fs::write(c.samples().join("notes.txt"), b"mine").unwrap();
+    std::fs::write(kind.join("mine.h5"), b"mine").unwrap();
+    std::fs::create_dir_all(c.samples().join("old")).unwrap();
+    std::fs::write(c.samples().join("old/block-000001.h5"), b"mine").unwrap();
     let out = c.run(&["--force"]);
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(c.results().is_file());
-    assert!(!c.samples().join("stray.txt").exists(), "--force kept the earlier samples folder");
+    assert!(!kind.join("block-000999.h5").exists(), "--force kept an earlier block");
+    assert!(!kind.join("block-000998.h5.partial").exists(), "--force kept a half-written block");
+    assert!(kind.join("block-000000.h5").is_file(), "the new run's block is missing");
+    assert_eq!(std::fs::read(c.samples().join("notes.txt")).unwrap(), b"mine", "--force removed a user's file");
+    assert_eq!(std::fs::read(kind.join("mine.h5")).unwrap(), b"mine", "--force removed a user's file");
+    // A folder that is not a kind of this job holds no blocks of it, but
+    // `block-*.h5` under samples/*/ is the store's own name: it goes.
+    assert!(!c.samples().join("old/block-000001.h5").exists());
     assert_no_lock(&c.out());
 }
 
@@ -758,10 +772,10 @@ fn samples_of_an_earlier_run_with_force_start_over() {
 fn force_starts_over() {
     let c = Case::long_run();
     c.run_ok(&[]);
-    std::fs::write(c.samples().join("stray.txt"), b"x").unwrap();
+    let first = std::fs::read(c.samples().join("sga_alt/block-000000.h5")).unwrap();
     let out = c.run(&["--force", "--set", "seed=7"]);
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!c.samples().join("stray.txt").exists(), "--force kept the earlier samples");
+    assert_ne!(std::fs::read(c.samples().join("sga_alt/block-000000.h5")).unwrap(), first, "--force kept the earlier samples");
     assert_no_lock(&c.out());
     let f = hdf5::File::open(c.results()).unwrap();
     assert_eq!(f.attr("seed").unwrap().read_scalar::<u64>().unwrap(), 7, "the results file is not the new run's");
@@ -842,6 +856,56 @@ fn force_and_resume_together_are_rejected() {
     let out = c.run(&["--force", "--resume"]);
     expect_one_error(&out, 2, &["--force", "--resume"]);
     assert_eq!(std::fs::read(c.results()).unwrap(), bytes);
+}
+
+/// A lock file in `dir` as a run with `pid` on this host leaves it.
+fn hold_lock(dir: &Path, pid: u32) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(dir.join(".gansde.lock"), format!("{} {pid}", host.trim())).unwrap();
+}
+
+#[test]
+fn a_folder_another_live_run_writes_to_is_refused_and_a_dead_runs_lock_is_taken_over() {
+    let c = Case::long_run();
+    std::fs::create_dir_all(c.out()).unwrap();
+    // This test's own process stands for the live run.
+    hold_lock(&c.out(), std::process::id());
+    let out = c.run(&[]);
+    expect_one_error(&out, 2, &["another gansde run", &format!("pid {}", std::process::id()), "is writing to", "wait for it or choose another --out"]);
+    assert!(!c.results().exists() && !c.samples().exists(), "the refused run wrote");
+    assert!(c.out().join(".gansde.lock").exists(), "the live run's lock was removed");
+
+    let mut dead = Command::new("true").spawn().unwrap();
+    let pid = dead.id();
+    dead.wait().unwrap();
+    hold_lock(&c.out(), pid);
+    c.run_ok(&[]);
+    assert_no_lock(&c.out());
+}
+
+#[test]
+fn analyze_and_plot_wait_for_a_run_writing_into_the_folder() {
+    let c = Case::long_run();
+    c.run_ok(&[]);
+    let bytes = std::fs::read(c.results()).unwrap();
+    hold_lock(&c.out(), std::process::id());
+    let results = c.results();
+    let results = results.to_str().unwrap();
+    for cmd in ["analyze", "plot"] {
+        let out = c.gansde(&[cmd, results]);
+        expect_one_error(&out, 2, &["another gansde run", "is writing to", "wait for it to finish"]);
+        assert_eq!(std::fs::read(c.results()).unwrap(), bytes, "{cmd} changed the results file");
+    }
+    // Plots drawn elsewhere write nothing beside the results: no lock needed.
+    let elsewhere = c.path("elsewhere");
+    let out = c.gansde(&["plot", results, "--out", elsewhere.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(c.out().join(".gansde.lock")).unwrap();
+    for cmd in ["analyze", "plot"] {
+        let out = c.gansde(&[cmd, results]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_no_lock(&c.out());
+    }
 }
 
 // ----------------------------------------------------------------- analyze

@@ -131,16 +131,19 @@ fn weak_error_plots_show_errors_intervals_and_reference_slopes() {
             }
         }
     }
-    // Plotting again into the same folder replaces the files and removes an
-    // earlier weak-error plot the new study does not draw; anything else in
-    // the folder (a researcher's own figure, a long-run plot) stays.
-    for f in ["weak_error_old_scheme.png", "weak_error_old_scheme.svg", "my_figure.png", "beta_sde_alt.svg", "notes.txt"] {
+    // A study with SML only plotted into the same folder replaces the SML
+    // plots and removes the ALT ones it does not draw; anything else in the
+    // folder (a researcher's own files, whatever their names; a long-run plot)
+    // stays.
+    let user = ["weak_error_mine.png", "weak_error_alt_old.svg", "my_figure.png", "beta_sde_alt.svg", "notes.txt"];
+    for f in user {
         std::fs::write(dir.join(f), "x").unwrap();
     }
     std::fs::create_dir(dir.join("sub")).unwrap();
-    assert_eq!(names(&plot_study(&results, &dir).unwrap()), expected(&["weak_error_alt", "weak_error_sml"]));
-    assert!(!dir.join("weak_error_old_scheme.png").exists() && !dir.join("weak_error_old_scheme.svg").exists(), "stale weak-error plots removed");
-    for f in ["my_figure.png", "beta_sde_alt.svg", "notes.txt", "sub"] {
+    let sml = run("weak-error", "jobs/lq.toml", &tmp.path().join("we-sml"), &["estimate.paths=2000", "sga.schemes=[\"sml\"]"]);
+    assert_eq!(names(&plot_study(&sml, &dir).unwrap()), expected(&["weak_error_sml"]));
+    assert!(!dir.join("weak_error_alt.png").exists() && !dir.join("weak_error_alt.svg").exists(), "the earlier ALT plots stayed");
+    for f in user.iter().chain(&["sub"]) {
         assert!(dir.join(f).exists(), "{f} must survive plotting");
     }
 }

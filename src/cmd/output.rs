@@ -23,14 +23,17 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
-    fn acquire(dir: &Path, created: bool) -> anyhow::Result<Self> {
+    /// Takes the lock of `dir` (`created`: this run made the folder). `label`
+    /// names the folder in errors (e.g. `--out DIR`); `advice` ends the message
+    /// when another live run holds it.
+    pub fn acquire(dir: &Path, created: bool, label: &str, advice: &str) -> anyhow::Result<Self> {
         let file = dir.join(".gansde.lock");
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         let me = format!("{host} {}", std::process::id());
         // Write the claim under a private name, then link it into place: the
         // lock appears complete or not at all.
         let mine = dir.join(format!(".gansde.lock.{}", std::process::id()));
-        std::fs::write(&mine, me.as_bytes()).map_err(|e| BadInput(format!("--out {}: cannot write there: {e}", dir.display())))?;
+        std::fs::write(&mine, me.as_bytes()).map_err(|e| BadInput(format!("{label}: cannot write there: {e}")))?;
         for _ in 0..2 {
             match std::fs::hard_link(&mine, &file) {
                 Ok(()) => {
@@ -48,7 +51,7 @@ impl OutputLock {
                     }
                     let _ = std::fs::remove_file(&mine);
                     return Err(BadInput(format!(
-                        "another gansde run (host {h}, pid {pid}) is writing to {}; wait for it or choose another --out (remove {} if no run is active)",
+                        "another gansde run (host {h}, pid {pid}) is writing to {}; {advice} (remove {} if no run is active)",
                         dir.display(),
                         file.display()
                     ))
@@ -56,7 +59,7 @@ impl OutputLock {
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&mine);
-                    return Err(BadInput(format!("--out {}: cannot write there: {e}", dir.display())).into());
+                    return Err(BadInput(format!("{label}: cannot write there: {e}")).into());
                 }
             }
         }
@@ -106,7 +109,7 @@ pub fn prepare_output(root: bool, args: &cli::StudyArgs, job: &job::Job, file: &
         }
         let created = !out_dir.exists();
         std::fs::create_dir_all(&out_dir).map_err(|e| BadInput(format!("--out {}: cannot create the folder: {e}", out_dir.display())))?;
-        lock = Some(OutputLock::acquire(&out_dir, created)?);
+        lock = Some(OutputLock::acquire(&out_dir, created, &format!("--out {}", out_dir.display()), "wait for it or choose another --out")?);
     }
     Ok((threads, path, lock))
 }
@@ -119,6 +122,17 @@ pub fn results_file_arg(p: &Path) -> anyhow::Result<()> {
         return Err(BadInput(format!("{}: is a folder, not a results file{hint}", p.display())).into());
     }
     Ok(())
+}
+
+/// The lock of the folder holding a finished results file, for a command
+/// that writes there (`analyze`, `plot`): a study running into that folder
+/// may be replacing the file.
+pub fn lock_results_folder(results: &Path) -> anyhow::Result<OutputLock> {
+    let dir = match results.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    OutputLock::acquire(dir, false, &dir.display().to_string(), "wait for it to finish")
 }
 
 /// Plots go to `plots/` beside the results file.

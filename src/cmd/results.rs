@@ -5,7 +5,7 @@ use anyhow::Context;
 use gansde::analysis;
 use gansde::report::long_run_report;
 
-use super::output::{draw_plots, plots_dir, results_file_arg};
+use super::output::{draw_plots, lock_results_folder, plots_dir, results_file_arg};
 use crate::cli::{AnalyzeArgs, PlotArgs};
 use crate::BadInput;
 
@@ -15,6 +15,9 @@ pub fn analyze(args: AnalyzeArgs, root: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     results_file_arg(&args.results)?;
+    // A missing file is reported by the analysis; an existing one is not
+    // analysed while a study writes into its folder.
+    let _lock = if args.results.exists() { Some(lock_results_folder(&args.results)?) } else { None };
     let a = analysis::analyze(&args.results).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
     analysis::write_analysis(&args.results, &a).with_context(|| format!("cannot write the analysis into {}", args.results.display()))?;
     out!("{}", long_run_report(&a));
@@ -32,6 +35,9 @@ pub fn plot(args: PlotArgs, root: bool) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(BadInput(format!("--out {}: is a file, not a folder", dir.display())).into());
     }
+    // Beside the results, the plots belong to the study folder; elsewhere
+    // (a read-only results folder, say) nothing there is written.
+    let _lock = if args.out.is_none() && args.results.exists() { Some(lock_results_folder(&args.results)?) } else { None };
     let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
     outln!("{} plots in {}", files.len(), dir.display());
     Ok(())

@@ -46,17 +46,35 @@ impl SampleStore {
     /// Whether any block is stored.
     pub fn exists(&self) -> bool {
         // An empty folder (e.g. left by a run that diverged at once) holds no progress.
-        let is_block = |e: std::fs::DirEntry| e.file_name().to_string_lossy().ends_with(".h5");
+        let is_block = |e: std::fs::DirEntry| is_block_file(&e.file_name().to_string_lossy(), false);
         let kinds = std::fs::read_dir(&self.dir).into_iter().flatten().flatten();
         kinds.into_iter().any(|k| std::fs::read_dir(k.path()).map(|mut d| d.any(|e| e.map(is_block).unwrap_or(false))).unwrap_or(false))
     }
 
-    /// Removes every stored block.
+    /// Removes every stored block (and any half-written one), then the kind
+    /// folders and the store if that left them empty. Anything else a user put
+    /// there stays.
     pub fn clear(&self) -> std::io::Result<()> {
-        match std::fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let kinds = match std::fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            r => r?,
+        };
+        for kind in kinds {
+            let kind = kind?.path();
+            if !kind.is_dir() {
+                continue;
+            }
+            for e in std::fs::read_dir(&kind)? {
+                let e = e?;
+                if e.file_type()?.is_file() && is_block_file(&e.file_name().to_string_lossy(), true) {
+                    std::fs::remove_file(e.path())?;
+                }
+            }
+            // Fails, harmlessly, where a user's file is left.
+            let _ = std::fs::remove_dir(&kind);
         }
+        let _ = std::fs::remove_dir(&self.dir);
+        Ok(())
     }
 
     fn create(&self, kind: &SampleKind, block: u64, n: usize, path: &Path) -> hdf5::Result<BlockFile> {
@@ -77,6 +95,14 @@ impl SampleStore {
         let eta = if kind.source == Source::Scheduled { Some(f.new_dataset::<f64>().shape([n, r]).chunk([1, rows]).deflate(4).create("eta")?) } else { None };
         Ok(BlockFile { file: Some(f), u: Some(u), obs, eta, tmp: path.to_path_buf(), dest: self.file(&kind.name, block) })
     }
+}
+
+/// Whether `name` is a block file the store writes: `block-NNNNNN.h5`, or
+/// with `partial`, also one still being written.
+fn is_block_file(name: &str, partial: bool) -> bool {
+    let Some(rest) = name.strip_prefix("block-") else { return false };
+    let digits = rest.strip_suffix(".h5").or_else(|| rest.strip_suffix(".h5.partial").filter(|_| partial));
+    digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A block file being written under its temporary name.

@@ -3,6 +3,7 @@
 
 mod long_run;
 pub mod plot;
+mod plot_manifest;
 mod progress;
 pub use long_run::long_run_report;
 pub use progress::Progress;

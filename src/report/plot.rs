@@ -74,8 +74,9 @@ pub enum PlotError {
 /// (created if needed); returns the files written.
 ///
 /// Earlier plots of the same kind of study in `dir` (e.g. of a scheme or
-/// kind the new study does not have) are removed first, so none linger beside
-/// the new ones; every other file there is left alone.
+/// kind the new study does not have) are removed, so none linger beside the
+/// new ones; `dir/.gansde-plots` lists what gansde drew, and every other file
+/// there is left alone whatever its name.
 pub fn plot_study(results: &Path, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if !results.exists() {
         return Err(PlotError::Missing(results.to_path_buf()));
@@ -90,7 +91,6 @@ pub fn plot_study(results: &Path, dir: &Path) -> Result<Vec<PathBuf>, PlotError>
         "weak-error" => {
             let we = read_weak_error(&h5)?;
             create_dir(dir)?;
-            remove_earlier_plots(dir, &["weak_error_"]);
             for fig in weak_error_figures(&we) {
                 render(&fig, dir, &mut out)?;
             }
@@ -98,7 +98,6 @@ pub fn plot_study(results: &Path, dir: &Path) -> Result<Vec<PathBuf>, PlotError>
         "long-run" => {
             let lr = read_long_run(&h5)?;
             create_dir(dir)?;
-            remove_earlier_plots(dir, &["marginals_", "beta_", "convergence_", "eta_schedule_"]);
             for fig in marginal_figures(&lr) {
                 render(&fig, dir, &mut out)?;
             }
@@ -119,21 +118,9 @@ pub fn plot_study(results: &Path, dir: &Path) -> Result<Vec<PathBuf>, PlotError>
             })
         }
     }
+    super::plot_manifest::replace_earlier_plots(dir, &study, &out)
+        .map_err(|e| PlotError::Write { file: dir.join(super::plot_manifest::MANIFEST), message: one_line(e.to_string()) })?;
     Ok(out)
-}
-
-/// Removes the PNG and SVG files in `dir` whose names start with one of
-/// `prefixes`: the plots this kind of study draws. Nothing else is touched.
-fn remove_earlier_plots(dir: &Path, prefixes: &[&str]) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = prefixes.iter().any(|p| name.starts_with(p)) && (name.ends_with(".png") || name.ends_with(".svg"));
-        if ours && path.is_file() {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
 }
 
 /// The pixel size of a grid of `panels` panels (columns by [`grid_columns`]).
