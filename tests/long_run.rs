@@ -12,7 +12,7 @@ use gansde::job::{self, Drift, Job, ModelSpec, Scheme};
 use gansde::linalg::{expm, lyapunov_continuous, solve, Mat};
 use gansde::lq_exact::{sde_drift, sga_moments};
 use gansde::sde::NoiseFactor;
-use gansde::stats::mixing::gaussian_beta;
+use gansde::stats::mixing::{gaussian_beta, wasserstein1};
 
 mod common;
 use common::NO_HDF5_LOCKING;
@@ -70,6 +70,58 @@ fn assert_moments(f: &hdf5::File, kind: &str, mean: &[f64], cov: &Mat) {
     }
 }
 
+/// Stationary records of `kind` per coordinate, paths in order, from the samples themselves.
+fn stationary(f: &hdf5::File, kind: &str) -> Vec<Vec<f64>> {
+    let ds = f.dataset(&format!("samples/{kind}")).unwrap();
+    let (p, r, d) = (ds.shape()[0], ds.shape()[1], ds.shape()[2]);
+    let first = f.attr("first_stationary_record").unwrap().read_scalar::<u64>().unwrap() as usize;
+    let u = ds.read_raw::<f64>().unwrap();
+    (0..d).map(|c| (0..p).flat_map(|pi| (first..r).map(move |t| (pi, t))).map(|(pi, t)| u[(pi * r + t) * d + c]).collect()).collect()
+}
+
+/// The marginals and SGA–SDE distances in analysis/ against the samples:
+/// every kind's histogram lies on the same edges, spanning exactly the
+/// extremes of all kinds' stationary records, with each bin's density the
+/// count of this kind's records in it; W1 pairs each SGA kind with the SDE
+/// kind of its scheme at the job's step and equals W1 of their records.
+fn assert_marginals_and_w1(f: &hdf5::File) {
+    let kinds = f.group("samples").unwrap().member_names().unwrap();
+    let samples: Vec<Vec<Vec<f64>>> = kinds.iter().map(|k| stationary(f, k)).collect();
+    let d = samples[0].len();
+    let nb = f.attr("bins").unwrap().read_scalar::<u64>().unwrap() as usize;
+    for c in 0..d {
+        let lo = samples.iter().flat_map(|s| s[c].iter().copied()).fold(f64::INFINITY, f64::min);
+        let hi = samples.iter().flat_map(|s| s[c].iter().copied()).fold(f64::NEG_INFINITY, f64::max);
+        for (k, s) in kinds.iter().zip(&samples) {
+            let edges = read(f, &format!("analysis/{k}/hist_edges"));
+            let dens = read(f, &format!("analysis/{k}/hist_density"));
+            let (e, p) = (&edges[c * (nb + 1)..(c + 1) * (nb + 1)], &dens[c * nb..(c + 1) * nb]);
+            let spans = e[0] == lo && (e[nb] - hi).abs() <= 1e-12 * (hi - lo);
+            assert!(spans, "{k} coordinate {c}: edges {}..{} do not span all kinds' stationary records {lo}..{hi}", e[0], e[nb]);
+            for b in 0..nb {
+                let inside = s[c].iter().filter(|&&x| x >= e[b] && (x < e[b + 1] || (b == nb - 1 && x <= e[b + 1]))).count();
+                let want = inside as f64 / (s[c].len() as f64 * (e[b + 1] - e[b]));
+                // Bin edges are recomputed, so a record on an edge may count on either side.
+                assert!((p[b] - want).abs() <= 2.0 / (s[c].len() as f64 * (e[b + 1] - e[b])), "{k} coordinate {c} bin {b}: density {} vs {want}", p[b]);
+            }
+        }
+    }
+    let w1 = f.group("analysis/w1_sga_sde").unwrap();
+    let mut pairs = w1.member_names().unwrap();
+    pairs.sort();
+    assert_eq!(pairs, ["sga_alt", "sga_sml"], "one W1 row per plain SGA kind");
+    for sga in pairs {
+        let ds = w1.dataset(&sga).unwrap();
+        let sde: String = ds.attr("sde").unwrap().read_scalar::<hdf5::types::VarLenUnicode>().unwrap().to_string();
+        assert_eq!(sde, sga.replace("sga_", "sde_"), "{sga} is compared with the SDE of its scheme at the job's step");
+        let (i, j) = (kinds.iter().position(|k| *k == sga).unwrap(), kinds.iter().position(|k| *k == sde).unwrap());
+        let got = ds.read_raw::<f64>().unwrap();
+        for c in 0..d {
+            assert_eq!(got[c], wasserstein1(&samples[i][c], &samples[j][c]), "{sga} vs {sde} coordinate {c}");
+        }
+    }
+}
+
 #[test]
 fn lq_stationary_moments_match_lyapunov_and_fdrs_hold_on_sde_samples() {
     // The slowest mode of these dynamics decays like e^{-0.3 t}: by t = 50 the start is forgotten to 1e-6.
@@ -100,6 +152,7 @@ fn lq_stationary_moments_match_lyapunov_and_fdrs_hold_on_sde_samples() {
         let v = read(&f, &format!("analysis/{kind}/fdr2"));
         assert!((v[4] / v[5]).abs() > 4.0, "{kind}: FDR2 gap {} ± {} should show the O(η) deviation", v[4], v[5]);
     }
+    assert_marginals_and_w1(&f);
 }
 
 #[test]

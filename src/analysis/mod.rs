@@ -5,6 +5,7 @@
 //! by path or coordinate by coordinate (memory O(paths × records) per
 //! coordinate, never the whole array); never prints.
 
+mod kind;
 mod read;
 mod write;
 

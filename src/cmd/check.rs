@@ -41,10 +41,9 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
             e.sample_bytes as f64 / 1048576.0,
             e.block_files
         );
-        let kinds = study::long_run::LongRunPlan::new(&job, job.game().as_ref()).kinds.len() as u64;
-        // The analysis holds every kind's stationary samples (W1 between kinds, shared
-        // histogram edges) plus one kind's coordinates, projections and pair buffers.
-        let per = job.game().dim() as u64 * (kinds + 1) + lr.projections.len() as u64 + 24;
+        // The analysis holds one kind's coordinates and projections, the stationary
+        // samples of one SDE kind (for W1 against its SGA kind) and pair buffers.
+        let per = job.game().dim() as u64 * 2 + lr.projections.len() as u64 + 24;
         let analysis = 40.0 * 1048576.0 + (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * per) as f64;
         outln!("  memory per rank  flat while writing (about 25 MiB); the analysis on rank 0 needs up to about {:.0} MiB", analysis / 1048576.0);
         outln!(
