@@ -160,8 +160,7 @@ impl KindContext<'_> {
             let nk = od.shape()[2];
             let mut per: Vec<Vec<f64>> = (0..6).map(|_| Vec::with_capacity(p)).collect();
             for pi in 0..p {
-                let all: Vec<f64> =
-                    od.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| rd.err(format!("observables/{name}: {e}")))?.iter().copied().collect();
+                let all: Vec<f64> = od.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| rd.err(format!("observables/{name}: {e}")))?.iter().copied().collect();
                 let mut acc = [0.0; 6];
                 let mut n = 0.0;
                 for r in first..r_all {
