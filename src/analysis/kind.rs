@@ -3,7 +3,7 @@
 
 use crate::stats::mixing::{beta_histogram, fit_decay_rate, integrated_autocorr_time, wasserstein1, FLOOR_FACTOR};
 
-use super::read::{mean_se, read_path, Reader};
+use super::read::{mean_se, PathReader, Reader};
 use super::{Analysis, AnalysisError, Identity, KindAnalysis, Mixing, Moments};
 
 /// What every kind's analysis shares: the file, its settings and the
@@ -12,6 +12,8 @@ pub(super) struct KindContext<'a> {
     pub rd: &'a Reader<'a>,
     pub file: &'a hdf5::File,
     pub a: &'a Analysis,
+    /// Paths per block file.
+    pub block: usize,
     /// Projection weights, [projection, coordinate] row-major.
     pub weights: &'a [f64],
     pub pnames: &'a [String],
@@ -24,13 +26,12 @@ pub(super) type Stationary = Vec<Vec<f64>>;
 
 impl KindContext<'_> {
     /// Fills `k` (name, source, scheme and paths already set) from its samples
-    /// `ds`. Returns the kind's stationary samples when `keep`, and, given
+    /// `samples/<name>`. Returns the kind's stationary samples when `keep`, and, given
     /// `against` (another kind's stationary samples), the W1 distance between
     /// the two stationary marginals of each coordinate. Memory: this kind's
     /// coordinates and projections, O(paths × records) each.
     pub fn analyze_kind(
         &self,
-        ds: &hdf5::Dataset,
         k: &mut KindAnalysis,
         keep: bool,
         against: Option<&[Vec<f64>]>,
@@ -45,8 +46,9 @@ impl KindContext<'_> {
         let mut path_mean = vec![0.0; p * d];
         let mut coords = vec![vec![0.0; p * r_all]; d];
         let mut proj = vec![vec![0.0; p * r_all]; self.pnames.len()];
+        let mut samples = PathReader::new(self.file, format!("samples/{name}"), self.block);
         for pi in 0..p {
-            let u = read_path(rd, ds, &name, pi)?;
+            let u = samples.read_samples(rd, pi)?;
             for r in 0..r_all {
                 let row = &u[r * d..(r + 1) * d];
                 for c in 0..d {
@@ -158,9 +160,11 @@ impl KindContext<'_> {
         // FDR1 and FDR2 from the per-sample terms: per-path averages over the observed records.
         if let Ok(od) = self.file.dataset(&format!("observables/{name}")) {
             let nk = od.shape()[2];
+            drop(od);
+            let mut observed = PathReader::new(self.file, format!("observables/{name}"), self.block);
             let mut per: Vec<Vec<f64>> = (0..6).map(|_| Vec::with_capacity(p)).collect();
             for pi in 0..p {
-                let all: Vec<f64> = od.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| rd.err(format!("observables/{name}: {e}")))?.iter().copied().collect();
+                let all = observed.read(rd, pi)?;
                 let mut acc = [0.0; 6];
                 let mut n = 0.0;
                 for r in first..r_all {

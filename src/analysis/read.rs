@@ -90,7 +90,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
         .iter()
         .map(|k| if k.source != "sga" { None } else { kinds.iter().position(|s| s.source == "sde" && s.scheme == k.scheme && !s.name.ends_with("_half")) })
         .collect();
-    let ranges = shared_ranges(&rd, &samples, &names, a.first_stationary, d)?;
+    let block = attr_u("block_size")? as usize;
+    let ranges = shared_ranges(&rd, &f, &kinds, block, a.first_stationary, d)?;
     // Each partner just before the kinds compared with it: at most one kind's
     // stationary samples are kept beside the kind being analysed.
     let mut order: Vec<usize> = Vec::with_capacity(kinds.len());
@@ -102,17 +103,16 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
     }
     let rest: Vec<usize> = (0..kinds.len()).filter(|i| !order.contains(i)).collect();
     order.extend(rest);
-    let ctx = KindContext { rd: &rd, file: &f, a: &a, weights: &weights, pnames: &pnames, ranges: &ranges };
+    let ctx = KindContext { rd: &rd, file: &f, a: &a, block, weights: &weights, pnames: &pnames, ranges: &ranges };
     let mut kept: Option<(usize, Vec<Vec<f64>>)> = None;
     let mut w1: Vec<Option<Vec<f64>>> = vec![None; kinds.len()];
     for &ki in &order {
-        let ds = samples.dataset(&names[ki]).map_err(|e| rd.err(e))?;
         let against = partner[ki].map(|j| match &kept {
             Some((kj, late)) if *kj == j => late.as_slice(),
             _ => unreachable!("a partner is analysed just before the kinds compared with it"),
         });
         let keep = partner.contains(&Some(ki));
-        let (late, w) = ctx.analyze_kind(&ds, &mut kinds[ki], keep, against)?;
+        let (late, w) = ctx.analyze_kind(&mut kinds[ki], keep, against)?;
         w1[ki] = w;
         if let Some(late) = late {
             kept = Some((ki, late));
@@ -131,13 +131,13 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
 /// extent of every kind's stationary records (a pass that keeps nothing but
 /// the extremes). A path with missing records is reported here, before any
 /// long computation.
-fn shared_ranges(rd: &Reader, samples: &hdf5::Group, names: &[String], first: usize, d: usize) -> Result<Vec<(f64, f64)>, AnalysisError> {
+fn shared_ranges(rd: &Reader, file: &hdf5::File, kinds: &[KindAnalysis], block: usize, first: usize, d: usize) -> Result<Vec<(f64, f64)>, AnalysisError> {
     let mut lo = vec![f64::INFINITY; d];
     let mut hi = vec![f64::NEG_INFINITY; d];
-    for name in names {
-        let ds = samples.dataset(name).map_err(|e| rd.err(e))?;
-        for pi in 0..ds.shape()[0] {
-            let u = read_path(rd, &ds, name, pi)?;
+    for k in kinds {
+        let mut reader = PathReader::new(file, format!("samples/{}", k.name), block);
+        for pi in 0..k.paths {
+            let u = reader.read_samples(rd, pi)?;
             for row in u.chunks_exact(d).skip(first) {
                 for c in 0..d {
                     lo[c] = lo[c].min(row[c]);
@@ -149,11 +149,41 @@ fn shared_ranges(rd: &Reader, samples: &hdf5::Group, names: &[String], first: us
     Ok(lo.into_iter().zip(hi).map(|(l, h)| if h > l { (l, h) } else { (l - 0.5, l + 0.5) }).collect())
 }
 
-/// Every record of path `pi` of kind `name`, row-major [record, coordinate].
-pub(super) fn read_path(rd: &Reader, ds: &hdf5::Dataset, name: &str, pi: usize) -> Result<Vec<f64>, AnalysisError> {
-    let u: Vec<f64> = ds.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| rd.err(format!("samples/{name}: {e}")))?.iter().copied().collect();
-    if u.iter().any(|x| x.is_nan()) {
-        return Err(rd.err(format!("samples/{name} path {pi} has missing records (NaN): a block file is missing or the run did not finish")));
+/// Reads a stored dataset ([path, record, column]) path by path. A virtual
+/// dataset keeps every block file it has read from open, each with its own
+/// HDF5 caches (about 0.8 MiB), until it is closed; reopening it at each
+/// block boundary keeps one block file open, whatever the number of blocks.
+pub(super) struct PathReader<'a> {
+    file: &'a hdf5::File,
+    /// The dataset's path in the file, e.g. `samples/sga_alt`.
+    path: String,
+    block: usize,
+    open: Option<hdf5::Dataset>,
+}
+
+impl<'a> PathReader<'a> {
+    pub(super) fn new(file: &'a hdf5::File, path: String, block: usize) -> Self {
+        PathReader { file, path, block: block.max(1), open: None }
     }
-    Ok(u)
+
+    /// Every record of path `pi`, row-major [record, column].
+    pub(super) fn read(&mut self, rd: &Reader, pi: usize) -> Result<Vec<f64>, AnalysisError> {
+        if pi % self.block == 0 {
+            self.open = None;
+        }
+        if self.open.is_none() {
+            self.open = Some(self.file.dataset(&self.path).map_err(|e| rd.err(format!("{}: {e}", self.path)))?);
+        }
+        let ds = self.open.as_ref().expect("opened above");
+        Ok(ds.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| rd.err(format!("{}: {e}", self.path)))?.iter().copied().collect())
+    }
+
+    /// Like [`read`](Self::read), for samples: a missing record (NaN) is an error.
+    pub(super) fn read_samples(&mut self, rd: &Reader, pi: usize) -> Result<Vec<f64>, AnalysisError> {
+        let u = self.read(rd, pi)?;
+        if u.iter().any(|x| x.is_nan()) {
+            return Err(rd.err(format!("{} path {pi} has missing records (NaN): a block file is missing or the run did not finish", self.path)));
+        }
+        Ok(u)
+    }
 }

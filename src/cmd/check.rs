@@ -41,10 +41,12 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
             e.sample_bytes as f64 / 1048576.0,
             e.block_files
         );
-        // The analysis holds one kind's coordinates and projections, the stationary
-        // samples of one SDE kind (for W1 against its SGA kind) and pair buffers.
-        let per = job.game().dim() as u64 * 2 + lr.projections.len() as u64 + 24;
-        let analysis = 40.0 * 1048576.0 + (8 * lr.chains.max(lr.sde_paths) * lr.records as u64 * per) as f64;
+        // The analysis holds one kind's coordinates and projections with pair
+        // buffers, and the stationary records of one SDE kind (for W1 against its SGA kind).
+        let dim = job.game().dim() as u64;
+        let one_kind = lr.chains.max(lr.sde_paths) * lr.records as u64 * (dim + lr.projections.len() as u64 + 24);
+        let partner = lr.sde_paths * (lr.records - lr.first_stationary()) as u64 * dim;
+        let analysis = 40.0 * 1048576.0 + (8 * (one_kind + partner)) as f64;
         outln!("  memory per rank  flat while writing (about 25 MiB); the analysis on rank 0 needs up to about {:.0} MiB", analysis / 1048576.0);
         outln!(
             "  wall time        {} on {} rank(s) x {} thread(s), one core each (simulation; the analysis comes on top), from a {:.1} s pilot of {} paths per ensemble on this machine",
