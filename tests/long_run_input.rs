@@ -762,10 +762,56 @@ fn samples_of_an_earlier_run_with_force_start_over() {
     assert!(kind.join("block-000000.h5").is_file(), "the new run's block is missing");
     assert_eq!(std::fs::read(c.samples().join("notes.txt")).unwrap(), b"mine", "--force removed a user's file");
     assert_eq!(std::fs::read(kind.join("mine.h5")).unwrap(), b"mine", "--force removed a user's file");
-    // A folder that is not a kind of this job holds no blocks of it, but
-    // `block-*.h5` under samples/*/ is the store's own name: it goes.
-    assert!(!c.samples().join("old/block-000001.h5").exists());
+    // A folder that is not one of gansde's kinds is the user's, block names or not.
+    assert!(c.samples().join("old/block-000001.h5").is_file(), "--force removed a user's copy of a block");
     assert_no_lock(&c.out());
+}
+
+#[test]
+fn blocks_in_a_folder_that_is_no_kind_are_no_earlier_run() {
+    let c = Case::long_run();
+    std::fs::create_dir_all(c.samples().join("backup")).unwrap();
+    std::fs::write(c.samples().join("backup/block-000000.h5"), b"mine").unwrap();
+    c.run_ok(&[]);
+    assert_eq!(std::fs::read(c.samples().join("backup/block-000000.h5")).unwrap(), b"mine");
+}
+
+#[test]
+fn a_kind_folder_that_is_a_link_or_a_file_is_refused_before_any_work() {
+    // A link would lead --force, and the writers, into another study's store.
+    let other = Case::long_run();
+    other.run_ok(&[]);
+    let theirs = other.samples().join("sde_alt");
+    let before = listing(&theirs);
+    let c = Case::long_run();
+    std::fs::create_dir_all(c.samples()).unwrap();
+    std::os::unix::fs::symlink(&theirs, c.samples().join("sde_alt")).unwrap();
+    for flags in [&[][..], &["--force"][..]] {
+        let out = c.run(flags);
+        expect_one_error(&out, 2, &["samples/sde_alt", "is a file or a link", "a folder of its own"]);
+        assert_eq!(listing(&theirs), before, "{flags:?} touched the other study's blocks");
+        assert!(!c.results().exists());
+    }
+    std::fs::remove_file(c.samples().join("sde_alt")).unwrap();
+    std::fs::write(c.samples().join("sde_sml"), b"x").unwrap();
+    let out = c.run(&["--force"]);
+    expect_one_error(&out, 2, &["samples/sde_sml", "is a file or a link"]);
+    assert!(!c.results().exists());
+}
+
+#[test]
+fn force_removes_the_earlier_plots_with_the_earlier_results() {
+    let c = Case::long_run();
+    c.run_ok(&[]);
+    let plots = c.out().join("plots");
+    std::fs::write(plots.join("mine.png"), b"mine").unwrap();
+    assert!(plots.join("beta_sde_alt.png").is_file());
+    // A --force run that diverges leaves neither the earlier results nor their plots.
+    let out = c.run(&["--force", "--set", "sga.init=[1e-4, 0.0, 0.0, 0.0]", "--set", "divergence.bound=1e-3"]);
+    assert_eq!(out.status.code(), Some(3), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!c.results().exists());
+    assert!(!plots.join("beta_sde_alt.png").exists(), "the earlier study's plots outlived it");
+    assert_eq!(std::fs::read(plots.join("mine.png")).unwrap(), b"mine");
 }
 
 #[test]
@@ -881,6 +927,30 @@ fn a_folder_another_live_run_writes_to_is_refused_and_a_dead_runs_lock_is_taken_
     hold_lock(&c.out(), pid);
     c.run_ok(&[]);
     assert_no_lock(&c.out());
+}
+
+#[test]
+fn plots_into_the_study_folder_and_a_linked_results_file_also_wait_for_the_run() {
+    let c = Case::long_run();
+    c.run_ok(&[]);
+    let link = c.path("link.h5");
+    std::os::unix::fs::symlink(c.results(), &link).unwrap();
+    hold_lock(&c.out(), std::process::id());
+    let bytes = std::fs::read(c.results()).unwrap();
+    let results = c.results();
+    let inside = c.out().join("plots");
+    let nested = c.out().join("new/deeper");
+    for args in [
+        vec!["plot", results.to_str().unwrap(), "--out", inside.to_str().unwrap()],
+        vec!["plot", results.to_str().unwrap(), "--out", nested.to_str().unwrap()],
+        vec!["analyze", link.to_str().unwrap()],
+        vec!["plot", link.to_str().unwrap()],
+    ] {
+        let out = c.gansde(&args);
+        expect_one_error(&out, 2, &["another gansde run", "wait for it to finish"]);
+        assert_eq!(std::fs::read(c.results()).unwrap(), bytes, "{args:?} changed the results file");
+    }
+    assert!(!nested.exists());
 }
 
 #[test]

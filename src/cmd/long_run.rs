@@ -39,6 +39,16 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
         if root && samples.exists() && !samples.is_dir() {
             return Err(BadInput(format!("{} is a file; the sample store needs that name for a folder", samples.display())).into());
         }
+        // A kind's folder that is a file, or a link (which would lead the
+        // writers into another folder), is refused before any work.
+        if root {
+            for kind in study::long_run::all_kind_names() {
+                let dir = samples.join(kind);
+                if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+                    return Err(BadInput(format!("{} is a file or a link; the sample store needs that name for a folder of its own", dir.display())).into());
+                }
+            }
+        }
         Ok((job, threads, path, lock))
     })();
     let (job, threads, path, _lock) = agree(comm, setup)?;

@@ -50,6 +50,14 @@ impl OutputLock {
                         continue;
                     }
                     let _ = std::fs::remove_file(&mine);
+                    if pid.is_empty() {
+                        return Err(BadInput(format!(
+                            "{} exists but names no gansde run; remove it if no run is writing to {}",
+                            file.display(),
+                            dir.display()
+                        ))
+                        .into());
+                    }
                     return Err(BadInput(format!(
                         "another gansde run (host {h}, pid {pid}) is writing to {}; {advice} (remove {} if no run is active)",
                         dir.display(),
@@ -128,11 +136,32 @@ pub fn results_file_arg(p: &Path) -> anyhow::Result<()> {
 /// that writes there (`analyze`, `plot`): a study running into that folder
 /// may be replacing the file.
 pub fn lock_results_folder(results: &Path) -> anyhow::Result<OutputLock> {
-    let dir = match results.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    OutputLock::acquire(dir, false, &dir.display().to_string(), "wait for it to finish")
+    let dir = results_folder(results);
+    OutputLock::acquire(&dir, false, &dir.display().to_string(), "wait for it to finish")
+}
+
+/// The folder that really holds `results` (an existing file; links resolved).
+pub fn results_folder(results: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(results).unwrap_or_else(|_| results.to_path_buf());
+    match real.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whether `dir` (existing or not) lies in the folder `inside` (an existing folder), links resolved.
+pub fn lies_in(dir: &Path, inside: &Path) -> bool {
+    let inside = std::fs::canonicalize(inside).unwrap_or_else(|_| inside.to_path_buf());
+    // The nearest existing ancestor decides where a folder yet to be created will be.
+    let mut probe = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&probe) {
+            return real.starts_with(&inside);
+        }
+        if !probe.pop() {
+            return false;
+        }
+    }
 }
 
 /// Plots go to `plots/` beside the results file.
@@ -192,6 +221,11 @@ pub fn settle_earlier_run(
             }
             if args.force && path.exists() {
                 std::fs::remove_file(path).with_context(|| format!("cannot remove {} (--force)", path.display()))?;
+                // Its plots would stand beside a study that is not there.
+                let study = if job.long_run.is_some() { "long-run" } else { "weak-error" };
+                let plots = plots_dir(path);
+                gansde::report::plot::remove_plots(&plots, study)
+                    .with_context(|| format!("cannot remove the earlier plots in {} (--force)", plots.display()))?;
             }
         }
         Ok(())

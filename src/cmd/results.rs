@@ -5,7 +5,7 @@ use anyhow::Context;
 use gansde::analysis;
 use gansde::report::long_run_report;
 
-use super::output::{draw_plots, lock_results_folder, plots_dir, results_file_arg};
+use super::output::{draw_plots, lies_in, lock_results_folder, plots_dir, results_file_arg, results_folder};
 use crate::cli::{AnalyzeArgs, PlotArgs};
 use crate::BadInput;
 
@@ -35,10 +35,19 @@ pub fn plot(args: PlotArgs, root: bool) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(BadInput(format!("--out {}: is a file, not a folder", dir.display())).into());
     }
-    // Beside the results, the plots belong to the study folder; elsewhere
-    // (a read-only results folder, say) nothing there is written.
-    let _lock = if args.out.is_none() && args.results.exists() { Some(lock_results_folder(&args.results)?) } else { None };
-    let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| BadInput(gansde::data::one_line(&e.to_string())))?;
+    // Plots in the study folder (plots/ beside the results, or any folder in
+    // it) wait for a study writing there; elsewhere (a read-only results
+    // folder, say) nothing in the study folder is written.
+    let in_study = args.results.exists() && (args.out.is_none() || lies_in(&dir, &results_folder(&args.results)));
+    let _lock = if in_study { Some(lock_results_folder(&args.results)?) } else { None };
+    let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| {
+        let message = gansde::data::one_line(&e.to_string());
+        if e.is_bad_input() {
+            anyhow::Error::from(BadInput(message))
+        } else {
+            anyhow::anyhow!(message)
+        }
+    })?;
     outln!("{} plots in {}", files.len(), dir.display());
     Ok(())
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::job::Job;
-use crate::study::long_run::{BlockWriter, LongRunSummary, SampleKind, SampleSink, Source, CHUNK_RECORDS};
+use crate::study::long_run::{all_kind_names, BlockWriter, LongRunSummary, SampleKind, SampleSink, Source, CHUNK_RECORDS};
 use crate::study::observables::OBSERVABLES;
 
 use super::results::{attr_f64, attr_str, attr_u64, dataset, utc_now};
@@ -43,32 +43,40 @@ impl SampleStore {
         self.dir.join(kind).join(format!("block-{block:06}.h5"))
     }
 
+    /// The kind folders gansde owns that exist as real folders (a link is
+    /// never followed: it may lead into another study's store).
+    fn kind_dirs(&self) -> Vec<PathBuf> {
+        let real_dir = |p: &PathBuf| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        all_kind_names().into_iter().map(|k| self.dir.join(k)).filter(real_dir).collect()
+    }
+
+    /// The block files (with `partial`, also half-written ones) in `kind_dir`:
+    /// files or links named as the store names them.
+    fn block_files(kind_dir: &Path, partial: bool) -> std::io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(kind_dir)? {
+            let e = e?;
+            let t = e.file_type()?;
+            if (t.is_file() || t.is_symlink()) && is_block_file(&e.file_name().to_string_lossy(), partial) {
+                files.push(e.path());
+            }
+        }
+        Ok(files)
+    }
+
     /// Whether any block is stored.
     pub fn exists(&self) -> bool {
         // An empty folder (e.g. left by a run that diverged at once) holds no progress.
-        let is_block = |e: std::fs::DirEntry| is_block_file(&e.file_name().to_string_lossy(), false);
-        let kinds = std::fs::read_dir(&self.dir).into_iter().flatten().flatten();
-        kinds.into_iter().any(|k| std::fs::read_dir(k.path()).map(|mut d| d.any(|e| e.map(is_block).unwrap_or(false))).unwrap_or(false))
+        self.kind_dirs().iter().any(|k| Self::block_files(k, false).is_ok_and(|f| !f.is_empty()))
     }
 
-    /// Removes every stored block (and any half-written one), then the kind
-    /// folders and the store if that left them empty. Anything else a user put
-    /// there stays.
+    /// Removes every stored block (and any half-written one) from gansde's
+    /// kind folders, then those folders and the store if that left them
+    /// empty. Anything else, and anything behind a link, stays.
     pub fn clear(&self) -> std::io::Result<()> {
-        let kinds = match std::fs::read_dir(&self.dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            r => r?,
-        };
-        for kind in kinds {
-            let kind = kind?.path();
-            if !kind.is_dir() {
-                continue;
-            }
-            for e in std::fs::read_dir(&kind)? {
-                let e = e?;
-                if e.file_type()?.is_file() && is_block_file(&e.file_name().to_string_lossy(), true) {
-                    std::fs::remove_file(e.path())?;
-                }
+        for kind in self.kind_dirs() {
+            for f in Self::block_files(&kind, true)? {
+                std::fs::remove_file(f)?;
             }
             // Fails, harmlessly, where a user's file is left.
             let _ = std::fs::remove_dir(&kind);
@@ -97,12 +105,13 @@ impl SampleStore {
     }
 }
 
-/// Whether `name` is a block file the store writes: `block-NNNNNN.h5`, or
-/// with `partial`, also one still being written.
+/// Whether `name` is a block file the store writes: `block-NNNNNN.h5` (the
+/// number as [`SampleStore::relative`] writes it), or with `partial`, also one
+/// still being written.
 fn is_block_file(name: &str, partial: bool) -> bool {
     let Some(rest) = name.strip_prefix("block-") else { return false };
     let digits = rest.strip_suffix(".h5").or_else(|| rest.strip_suffix(".h5.partial").filter(|_| partial));
-    digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    digits.is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()) && d.parse::<u64>().is_ok_and(|n| format!("{n:06}") == d))
 }
 
 /// A block file being written under its temporary name.
@@ -164,11 +173,14 @@ impl SampleSink for SampleStore {
         if !path.exists() {
             return Ok(false);
         }
+        if !path.is_file() {
+            return Err(format!("{} is not a file; remove it to recompute that block", path.display()));
+        }
         let fp = hdf5::File::open(&path).and_then(|f| f.attr("fingerprint")?.read_scalar::<u64>());
         match fp {
             Ok(fp) if fp == self.fingerprint => Ok(true),
             Ok(_) => Err(format!("{} holds samples of another study (or another build); use another --out, or --force to start over", path.display())),
-            Err(e) => Err(format!("{} is unreadable ({e}); remove it to recompute that block", path.display())),
+            Err(e) => Err(format!("{} is unreadable ({}); remove it to recompute that block", path.display(), crate::data::one_line(&e.to_string()))),
         }
     }
 

@@ -69,6 +69,23 @@ pub enum PlotError {
     Font,
 }
 
+/// Removes the plots gansde drew into `dir` for a `study` ("weak-error" or
+/// "long-run") whose results are gone; other files stay.
+pub fn remove_plots(dir: &Path, study: &str) -> std::io::Result<()> {
+    if !dir.join(super::plot_manifest::MANIFEST).is_file() {
+        return Ok(());
+    }
+    super::plot_manifest::replace_earlier_plots(dir, study, &[])
+}
+
+impl PlotError {
+    /// Whether the fault is in what was asked for (the results file given),
+    /// rather than in writing the plots.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, PlotError::Missing(_) | PlotError::NotResults { .. } | PlotError::Read { .. })
+    }
+}
+
 /// Writes every plot for the study file `results` (weak-error or long-run,
 /// told apart by its root attribute `study`) as PNG and SVG into `dir`
 /// (created if needed); returns the files written.
@@ -344,7 +361,9 @@ fn read_long_run(h: &H5) -> Result<LongRun, PlotError> {
     let dim_theta = root_u64("dim_theta")? as usize;
     let (record_time, _) = h.f64s("record_time")?;
     if !h.has("analysis") {
-        return Err(h.err("group analysis", "missing (the study was run with --skip-analysis; run `gansde analyze` on it first)"));
+        return Err(
+            h.err("group analysis", "missing (the study was run with --skip-analysis, or its analysis has not finished; run `gansde analyze` on it first)")
+        );
     }
     let (lag_time, _) = h.f64s("analysis/lag_time")?;
     let projections = if h.has("projection_names") { h.strings("projection_names")? } else { Vec::new() };

@@ -13,7 +13,8 @@ pub const MANIFEST: &str = ".gansde-plots";
 /// Entries of other studies are kept. The manifest is replaced atomically.
 pub fn replace_earlier_plots(dir: &Path, study: &str, drawn: &[PathBuf]) -> std::io::Result<()> {
     let path = dir.join(MANIFEST);
-    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    // A line that is not UTF-8 names no file gansde wrote; the others still count.
+    let earlier = std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     let names: Vec<String> = drawn.iter().filter_map(|f| f.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
     let mut kept = String::new();
     for line in earlier.lines() {
@@ -32,8 +33,11 @@ pub fn replace_earlier_plots(dir: &Path, study: &str, drawn: &[PathBuf]) -> std:
         kept.push_str(&format!("{study} {n}\n"));
     }
     let tmp = dir.join(format!("{MANIFEST}.partial"));
-    std::fs::write(&tmp, kept)?;
-    std::fs::rename(&tmp, &path)
+    let written = std::fs::write(&tmp, kept).and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A bare file name: a manifest edited by hand cannot point outside its folder.
@@ -75,6 +79,28 @@ mod tests {
         }
         let manifest = std::fs::read_to_string(d.join(MANIFEST)).unwrap();
         assert_eq!(manifest, "long-run beta_sde_alt_theta1.png\nweak-error weak_error_sml.png\n");
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_spoils_only_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let first = touch(d, &["weak_error_alt.png", "weak_error_sml.png"]);
+        replace_earlier_plots(d, "weak-error", &first).unwrap();
+        let mut m = std::fs::read(d.join(MANIFEST)).unwrap();
+        m.extend_from_slice(b"weak-error \xff.png\n");
+        std::fs::write(d.join(MANIFEST), m).unwrap();
+        replace_earlier_plots(d, "weak-error", &touch(d, &["weak_error_sml.png"])).unwrap();
+        assert!(!d.join("weak_error_alt.png").exists(), "the earlier ALT plot stayed");
+    }
+
+    #[test]
+    fn a_manifest_that_cannot_be_written_leaves_no_partial_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir(d.join(MANIFEST)).unwrap();
+        assert!(replace_earlier_plots(d, "weak-error", &touch(d, &["weak_error_sml.png"])).is_err());
+        assert!(!d.join(format!("{MANIFEST}.partial")).exists());
     }
 
     #[test]

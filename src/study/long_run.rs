@@ -116,6 +116,29 @@ pub struct LongRunSummary {
     pub elapsed: Duration,
 }
 
+/// The kind of SGA chains of `scheme`.
+fn sga_kind(scheme: Scheme) -> String {
+    format!("sga_{}", scheme.name())
+}
+
+/// The kind of SML chains under the Remark 4 scheduler.
+const SCHEDULED_KIND: &str = "sga_sml_scheduled";
+
+/// The kind of SDE paths for `scheme` at level 0 (the job's step) or 1 (half of it).
+fn sde_kind(scheme: Scheme, level: usize) -> String {
+    format!("sde_{}{}", scheme.name(), if level == 0 { "" } else { "_half" })
+}
+
+/// Every kind name a long-run study of any job can store: the folders of the
+/// sample store that gansde owns.
+pub fn all_kind_names() -> Vec<String> {
+    let mut names = vec![SCHEDULED_KIND.to_string()];
+    for scheme in [Scheme::Alt, Scheme::Sml] {
+        names.extend([sga_kind(scheme), sde_kind(scheme, 0), sde_kind(scheme, 1)]);
+    }
+    names
+}
+
 impl<'a> LongRunPlan<'a> {
     /// The plan for `job` (which must have a `[long_run]` table).
     pub fn new(job: &'a Job, game: &'a dyn Game) -> Self {
@@ -125,10 +148,10 @@ impl<'a> LongRunPlan<'a> {
         let mut ensembles = Vec::new();
         for (si, &scheme) in job.schemes.iter().enumerate() {
             let drift = job.sde.drift_for(scheme);
-            kinds.push(SampleKind { name: format!("sga_{}", scheme.name()), source: Source::Sga, scheme, drift, step: eta, paths: lr.chains, observed: true });
+            kinds.push(SampleKind { name: sga_kind(scheme), source: Source::Sga, scheme, drift, step: eta, paths: lr.chains, observed: true });
             ensembles.push(Ensemble { source: Source::Sga, scheme_index: si, kinds: vec![kinds.len() - 1], setup: None });
             if scheme == Scheme::Sml && lr.scheduler.is_some() {
-                let name = "sga_sml_scheduled".to_string();
+                let name = SCHEDULED_KIND.to_string();
                 kinds.push(SampleKind { name, source: Source::Scheduled, scheme, drift, step: eta, paths: lr.chains, observed: false });
                 ensembles.push(Ensemble { source: Source::Scheduled, scheme_index: si, kinds: vec![kinds.len() - 1], setup: None });
             }
@@ -141,8 +164,7 @@ impl<'a> LongRunPlan<'a> {
             let h = if job.sde.integrator == Integrator::Exact { eta } else { eta / m as f64 };
             let mut ks = Vec::new();
             for level in 0..setup.levels() {
-                let suffix = if level == 0 { "" } else { "_half" };
-                let name = format!("sde_{}{suffix}", scheme.name());
+                let name = sde_kind(scheme, level);
                 kinds.push(SampleKind { name, source: Source::Sde, scheme, drift, step: h / (1 << level) as f64, paths: lr.sde_paths, observed: true });
                 ks.push(kinds.len() - 1);
             }
