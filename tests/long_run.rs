@@ -12,7 +12,7 @@ use gansde::job::{self, Drift, Job, ModelSpec, Scheme};
 use gansde::linalg::{expm, lyapunov_continuous, solve, Mat};
 use gansde::lq_exact::{sde_drift, sga_moments};
 use gansde::sde::NoiseFactor;
-use gansde::stats::mixing::{gaussian_beta, wasserstein1};
+use gansde::stats::mixing::{gaussian_beta, w1_noise_level, wasserstein1};
 
 mod common;
 use common::NO_HDF5_LOCKING;
@@ -116,8 +116,14 @@ fn assert_marginals_and_w1(f: &hdf5::File) {
         assert_eq!(sde, sga.replace("sga_", "sde_"), "{sga} is compared with the SDE of its scheme at the job's step");
         let (i, j) = (kinds.iter().position(|k| *k == sga).unwrap(), kinds.iter().position(|k| *k == sde).unwrap());
         let got = ds.read_raw::<f64>().unwrap();
+        // Its noise level: the SDE kind's two halves of paths, scaled to these path counts.
+        let noise = read(f, &format!("analysis/w1_noise/{sga}"));
+        let paths = |k: &str| f.dataset(&format!("samples/{k}")).unwrap().shape()[0];
+        let records = samples[j][0].len() / paths(&sde);
+        assert_eq!(noise.len(), d);
         for c in 0..d {
             assert_eq!(got[c], wasserstein1(&samples[i][c], &samples[j][c]), "{sga} vs {sde} coordinate {c}");
+            assert_eq!(noise[c], w1_noise_level(&samples[j][c], records, paths(&sga)), "{sga} noise level, coordinate {c}");
         }
     }
 }

@@ -187,7 +187,7 @@ fn long_run_plots_show_marginals_mixing_and_convergence() {
         let svg = check_svg(
             &dir.join(format!("{stem}.svg")),
             grid_size(4),
-            &["Stationary marginals", "density", "value", "μ_η: SGA", "μ*: ", "θ1", "θ2", "ω1", "ω2", "W1(μ_η, μ*) ="],
+            &["Stationary marginals", "density", "value", "μ_η: SGA", "μ*: ", "θ1", "θ2", "ω1", "ω2", "W1(μ_η, μ*) =", "(noise "],
             4 * 2,
         );
         assert!(!svg.contains("first 12"), "{stem}: 4 coordinates are all shown");

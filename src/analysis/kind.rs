@@ -1,7 +1,7 @@
 //! The analysis of one stored kind of paths: moments, the convergence curve,
 //! autocorrelation, marginals, β(s) of the projections and both FDRs.
 
-use crate::stats::mixing::{beta_histogram, fit_decay_rate, integrated_autocorr_time, wasserstein1, FLOOR_FACTOR};
+use crate::stats::mixing::{beta_histogram, fit_decay_rate, integrated_autocorr_time, w1_noise_level, wasserstein1, FLOOR_FACTOR};
 
 use super::read::{mean_se, PathReader, Reader};
 use super::{Analysis, AnalysisError, Identity, KindAnalysis, Mixing, Moments};
@@ -28,14 +28,15 @@ impl KindContext<'_> {
     /// Fills `k` (name, source, scheme and paths already set) from its samples
     /// `samples/<name>`. Returns the kind's stationary samples when `keep`, and, given
     /// `against` (another kind's stationary samples), the W1 distance between
-    /// the two stationary marginals of each coordinate. Memory: this kind's
+    /// the two stationary marginals of each coordinate with its noise level
+    /// (see [`MarginalDistance`](super::MarginalDistance)). Memory: this kind's
     /// coordinates and projections, O(paths × records) each.
     pub fn analyze_kind(
         &self,
         k: &mut KindAnalysis,
         keep: bool,
         against: Option<&[Vec<f64>]>,
-    ) -> Result<(Option<Stationary>, Option<Vec<f64>>), AnalysisError> {
+    ) -> Result<(Option<Stationary>, Option<(Vec<f64>, Vec<f64>)>), AnalysisError> {
         let (a, rd) = (self.a, self.rd);
         let name = k.name.clone();
         let (d, p, r_all, first) = (a.dim, k.paths, a.record_time.len(), a.first_stationary);
@@ -83,7 +84,7 @@ impl KindContext<'_> {
         k.moments = m;
         // Per coordinate: convergence curve, autocorrelation, marginal histogram, W1 against the partner.
         let mut kept: Stationary = Vec::new();
-        let mut w1 = against.map(|_| Vec::with_capacity(d));
+        let mut w1 = against.map(|_| (Vec::with_capacity(d), Vec::with_capacity(d)));
         for c in 0..d {
             let x = &coords[c];
             let late: Vec<f64> = (0..p).flat_map(|pi| x[pi * r_all + first..(pi + 1) * r_all].iter().copied()).collect();
@@ -125,8 +126,9 @@ impl KindContext<'_> {
             let (edges, density) = histogram(&late, self.ranges[c], a.bins);
             k.hist_edges.push(edges);
             k.hist_density.push(density);
-            if let (Some(w), Some(other)) = (w1.as_mut(), against) {
+            if let (Some((w, noise)), Some(other)) = (w1.as_mut(), against) {
                 w.push(wasserstein1(&late, &other[c]));
+                noise.push(w1_noise_level(&other[c], rs, p));
             }
             if keep {
                 kept.push(late);

@@ -101,6 +101,22 @@ pub struct Analysis {
     pub bins: usize,
     pub trace_method: String,
     pub kinds: Vec<KindAnalysis>,
-    /// (SGA kind, SDE kind, W1 per coordinate between their stationary marginals).
-    pub w1_sga_sde: Vec<(String, String, Vec<f64>)>,
+    /// Each plain SGA kind's stationary marginals against the SDE kind of its scheme.
+    pub w1_sga_sde: Vec<MarginalDistance>,
+}
+
+/// W1 between the stationary marginals of an SGA kind (μ_η) and of the SDE
+/// kind of its scheme at the job's step (μ*), per coordinate, beside the
+/// level W1 reaches by sampling noise alone.
+#[derive(Clone, Debug, Default)]
+pub struct MarginalDistance {
+    pub sga: String,
+    pub sde: String,
+    pub w1: Vec<f64>,
+    /// W1 between the first and the second half of the SDE paths (one law),
+    /// scaled by √((1/P_sga + 1/P_sde) / (1/P₁ + 1/P₂)) to the path counts
+    /// compared: two samples of one law are about this far apart. Records
+    /// within a path are correlated, so the scaling counts paths, and assumes
+    /// SGA and SDE paths of similar autocorrelation.
+    pub noise: Vec<f64>,
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use hdf5::types::VarLenUnicode;
 
 use super::kind::KindContext;
-use super::{Analysis, KindAnalysis};
+use super::{Analysis, KindAnalysis, MarginalDistance};
 
 /// A file that cannot be analysed.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +105,7 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
     order.extend(rest);
     let ctx = KindContext { rd: &rd, file: &f, a: &a, block, weights: &weights, pnames: &pnames, ranges: &ranges };
     let mut kept: Option<(usize, Vec<Vec<f64>>)> = None;
-    let mut w1: Vec<Option<Vec<f64>>> = vec![None; kinds.len()];
+    let mut w1: Vec<Option<(Vec<f64>, Vec<f64>)>> = vec![None; kinds.len()];
     for &ki in &order {
         let against = partner[ki].map(|j| match &kept {
             Some((kj, late)) if *kj == j => late.as_slice(),
@@ -119,8 +119,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
         }
     }
     for (i, w) in w1.into_iter().enumerate() {
-        if let (Some(w), Some(j)) = (w, partner[i]) {
-            a.w1_sga_sde.push((kinds[i].name.clone(), kinds[j].name.clone(), w));
+        if let (Some((w1, noise)), Some(j)) = (w, partner[i]) {
+            a.w1_sga_sde.push(MarginalDistance { sga: kinds[i].name.clone(), sde: kinds[j].name.clone(), w1, noise });
         }
     }
     a.kinds = kinds;

@@ -102,10 +102,21 @@ pub fn write_analysis(path: &Path, a: &Analysis) -> hdf5::Result<()> {
             }
         }
         let wg = g.create_group("w1_sga_sde")?;
-        for (sga, sde, w) in &a.w1_sga_sde {
-            dataset(&wg, sga, &[w.len()], w, "W1 between stationary marginals of this SGA kind and the SDE kind named in attribute `sde`, per coordinate")?;
-            let ds = wg.dataset(sga)?;
-            attr_str(&ds, "sde", sde)?;
+        let ng = g.create_group("w1_noise")?;
+        for m in &a.w1_sga_sde {
+            let w = &m.w1;
+            dataset(&wg, &m.sga, &[w.len()], w, "W1 between stationary marginals of this SGA kind and the SDE kind named in attribute `sde`, per coordinate")?;
+            let ds = wg.dataset(&m.sga)?;
+            attr_str(&ds, "sde", &m.sde)?;
+            dataset(
+                &ng,
+                &m.sga,
+                &[m.noise.len()],
+                &m.noise,
+                "noise level of w1_sga_sde/<this kind>: W1 between the two halves of the SDE kind's paths, scaled by sqrt((1/P_sga + 1/P_sde)/(1/P_1 + 1/P_2)) to the path counts compared",
+            )?;
+            let ds = ng.dataset(&m.sga)?;
+            attr_str(&ds, "sde", &m.sde)?;
         }
     }
     std::fs::rename(&tmp, path).map_err(|e| hdf5::Error::from(format!("cannot rename {}: {e}", tmp.display()).as_str()))

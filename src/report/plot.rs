@@ -345,8 +345,8 @@ struct LongRun {
     lag_time: Vec<f64>,
     projections: Vec<String>,
     kinds: Vec<Kind>,
-    /// (SGA kind, SDE kind, W1 per coordinate).
-    w1: Vec<(String, String, Vec<f64>)>,
+    /// (SGA kind, SDE kind, W1 per coordinate, its noise level per coordinate; empty if not stored).
+    w1: Vec<(String, String, Vec<f64>, Vec<f64>)>,
 }
 
 fn rows(v: Vec<f64>, n: usize, w: usize) -> Vec<Vec<f64>> {
@@ -369,7 +369,7 @@ fn read_long_run(h: &H5) -> Result<LongRun, PlotError> {
     let projections = if h.has("projection_names") { h.strings("projection_names")? } else { Vec::new() };
     let group = h.file.group("analysis").map_err(|e| h.err("group analysis", e))?;
     let mut names = group.member_names().map_err(|e| h.err("group analysis", e))?;
-    names.retain(|n| n != "w1_sga_sde" && group.group(n).is_ok());
+    names.retain(|n| n != "w1_sga_sde" && n != "w1_noise" && group.group(n).is_ok());
     if names.is_empty() {
         return Err(h.err("group analysis", "no kinds"));
     }
@@ -422,7 +422,9 @@ fn read_long_run(h: &H5) -> Result<LongRun, PlotError> {
         for n in g.member_names().map_err(|e| h.err("group analysis/w1_sga_sde", e))? {
             let path = format!("analysis/w1_sga_sde/{n}");
             let (v, _) = h.f64s(&path)?;
-            w1.push((n, h.attr_str(&path, "sde")?, v));
+            let noise_path = format!("analysis/w1_noise/{n}");
+            let noise = if h.has(&noise_path) { h.f64s_shaped(&noise_path, &[v.len()])? } else { Vec::new() };
+            w1.push((n, h.attr_str(&path, "sde")?, v, noise));
         }
     }
     Ok(LongRun { eta, dim_theta, dim: dim.unwrap_or(0), burn_in, record_time, lag_time, projections, kinds, w1 })
@@ -967,11 +969,14 @@ fn marginal_figures(lr: &LongRun) -> Vec<MarginalFigure> {
             2 => (colour(4), false),
             _ => (colour(2), false),
         };
-        let w1 = lr.w1.iter().find(|(sga, sde, _)| kinds.iter().any(|k| &k.name == sga) && kinds.iter().any(|k| &k.name == sde));
+        let w1 = lr.w1.iter().find(|(sga, sde, _, _)| kinds.iter().any(|k| &k.name == sga) && kinds.iter().any(|k| &k.name == sde));
         let mut ps = Vec::new();
         for c in 0..n {
             let caption = match w1 {
-                Some((_, _, v)) if c < v.len() => format!("{}   W1(μ_η, μ*) = {}", coord_name(lr, c), sig(v[c], 3)),
+                Some((_, _, v, noise)) if c < v.len() => match noise.get(c) {
+                    Some(n) => format!("{}   W1(μ_η, μ*) = {} (noise {})", coord_name(lr, c), sig(v[c], 3), sig(*n, 2)),
+                    None => format!("{}   W1(μ_η, μ*) = {}", coord_name(lr, c), sig(v[c], 3)),
+                },
                 _ => coord_name(lr, c),
             };
             let hs = kinds

@@ -341,6 +341,22 @@ pub fn fit_decay_rate(s: &[f64], y: &[f64], floor: f64, factor: f64) -> Option<R
     Some(RateFit { rate: -slope, log_c: intercept, s_range: (pts[0].0, pts[pts.len() - 1].0), se, points: pts.len(), envelope: !monotone })
 }
 
+/// How far apart in W1 two samples of one law lie, for `sga_paths` paths
+/// against all of `sde`'s: W1 between the first and second half of the paths in `sde` (stationary records, `rs`
+/// per path, paths in order), scaled from halves to `sga_paths` against all
+/// of `sde`'s paths (the empirical W1 of independent samples scales like
+/// √(1/n + 1/m)). NaN with fewer than two paths.
+pub fn w1_noise_level(sde: &[f64], rs: usize, sga_paths: usize) -> f64 {
+    let paths = if rs == 0 { 0 } else { sde.len() / rs };
+    if paths < 2 || sga_paths == 0 {
+        return f64::NAN;
+    }
+    let (p1, p2) = (paths / 2, paths - paths / 2);
+    let halves = wasserstein1(&sde[..p1 * rs], &sde[p1 * rs..]);
+    let scale = ((1.0 / sga_paths as f64 + 1.0 / paths as f64) / (1.0 / p1 as f64 + 1.0 / p2 as f64)).sqrt();
+    halves * scale
+}
+
 /// The Wasserstein-1 distance between the empirical laws of `a` and `b`
 /// (lengths may differ): ∫₀¹ |F_a⁻¹(q) − F_b⁻¹(q)| dq, integrated exactly over
 /// the merged grid of quantile levels i/len(a) and j/len(b). The grid is
@@ -722,6 +738,32 @@ mod tests {
         assert!((wasserstein1(&[1.0, 0.0], &[2.0, 0.0, 0.5]) - 0.5).abs() < 1e-15);
         // Against a point mass: mean absolute deviation.
         assert!((wasserstein1(&[0.0, 1.0, 5.0], &[2.0]) - 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn w1_noise_level_predicts_w1_between_samples_of_one_law() {
+        // Paths of 5 correlated records (a shared path offset), so the scaling must count paths.
+        let mut rng = Pcg64::seed_from_u64(91);
+        let mut path = |n: usize, rng: &mut Pcg64| -> Vec<f64> {
+            (0..n)
+                .flat_map(|_| {
+                    let shift = normal(rng);
+                    (0..5).map(|_| shift + 0.5 * normal(rng)).collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        for sga_paths in [40, 4000] {
+            let (mut predicted, mut actual) = (0.0, 0.0);
+            for _ in 0..300 {
+                let sde = path(400, &mut rng);
+                let sga = path(sga_paths, &mut rng);
+                predicted += w1_noise_level(&sde, 5, sga_paths);
+                actual += wasserstein1(&sga, &sde);
+            }
+            // The unscaled halves would be off by ×1.66 (40 paths) and ×0.52 (4000).
+            assert!((predicted / actual - 1.0).abs() < 0.06, "{sga_paths} SGA paths: predicted {predicted} vs actual {actual}");
+        }
+        assert!(w1_noise_level(&[1.0, 2.0, 3.0], 3, 10).is_nan(), "one path has no halves");
     }
 
     #[test]
