@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::NO_HDF5_LOCKING;
+
 fn job() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/long-run-lq.toml").to_str().unwrap().to_string()
 }
@@ -23,6 +26,7 @@ fn command(ranks: usize, out: &Path, extra: &[&str]) -> Command {
         c.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         c
     };
+    c.env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1);
     c.args(["long-run", "--quiet", "--out"]).arg(out).arg(job()).args(SIZE).args(extra);
     c
 }
@@ -151,4 +155,47 @@ fn samples_and_analysis_are_bit_identical_across_layouts_and_resumes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("already complete"), "the interrupted --force run was taken for complete");
     assert_same(&r, &out.join("long_run.h5"), "--force stopped, then resumed");
+}
+
+/// True when the results file holds an `analysis` group.
+fn analysed(file: &Path) -> bool {
+    hdf5::File::open(file).unwrap().link_exists("analysis")
+}
+
+#[test]
+fn a_signal_during_the_analysis_stops_it_and_resume_finishes_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("an");
+    let file = out.join("long_run.h5");
+    // The results file appears (renamed into place) just before its analysis
+    // starts, which takes over a second at this size.
+    let child = command(0, &out, &["--threads", "2"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let t = Instant::now();
+    while !file.exists() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no results file");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(75), "{err}");
+    assert!(err.contains("stopped by a signal during the analysis; the samples are complete in"), "{err}");
+    assert!(!analysed(&file), "a stopped analysis writes nothing");
+
+    // --resume finishes the analysis; a signal then stops it again, the same way.
+    let mut child = command(0, &out, &["--resume"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("finishing the analysis"), "{first}");
+    Command::new("kill").args(["-USR1", &child.id().to_string()]).status().unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(75), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("during the analysis")), "{rest:?}");
+    assert!(!analysed(&file));
+
+    let o = run(0, &out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(analysed(&file), "the resumed run stored the analysis");
 }

@@ -72,6 +72,7 @@ impl KindContext<'_> {
             (m.mean[c], m.mean_se[c]) = mean_se(&col);
         }
         for c1 in 0..d {
+            rd.check_stop()?;
             for c2 in 0..d {
                 let per: Vec<f64> = (0..p)
                     .map(|pi| {
@@ -86,6 +87,7 @@ impl KindContext<'_> {
         let mut kept: Stationary = Vec::new();
         let mut w1 = against.map(|_| (Vec::with_capacity(d), Vec::with_capacity(d)));
         for c in 0..d {
+            rd.check_stop()?;
             let x = &coords[c];
             let late: Vec<f64> = (0..p).flat_map(|pi| x[pi * r_all + first..(pi + 1) * r_all].iter().copied()).collect();
             // The late law enters through its quantiles at levels (i + ½)/P, so each record's
@@ -140,6 +142,7 @@ impl KindContext<'_> {
         for (j, pr) in proj.iter().enumerate().filter(|_| !scheduled) {
             let mut mx = Mixing { name: self.pnames[j].clone(), weights: self.weights[j * d..(j + 1) * d].to_vec(), ..Default::default() };
             for &lag in &a.lags {
+                rd.check_stop()?;
                 let (mut x, mut y, mut yi) = (Vec::new(), Vec::new(), Vec::new());
                 for pi in 0..p {
                     let other = (pi + p / 2) % p;

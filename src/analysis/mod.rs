@@ -9,7 +9,7 @@ mod kind;
 mod read;
 mod write;
 
-pub use read::{analyze, AnalysisError};
+pub use read::{analyze, analyze_until, AnalysisError};
 pub use write::write_analysis;
 
 /// Moments of a stationary law with intervals from batch means over paths:

@@ -1,6 +1,7 @@
 //! Reading a long-run file and computing the analysis.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hdf5::types::VarLenUnicode;
 
@@ -12,15 +13,28 @@ use super::{Analysis, KindAnalysis, MarginalDistance};
 pub enum AnalysisError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    /// The stop flag was raised (a signal); nothing was written.
+    #[error("the analysis of {path} was stopped")]
+    Stopped { path: String },
 }
 
 pub(super) struct Reader<'a> {
     path: &'a Path,
+    stop: &'a AtomicBool,
 }
 
 impl Reader<'_> {
     pub(super) fn err(&self, message: impl std::fmt::Display) -> AnalysisError {
         AnalysisError::File { path: self.path.display().to_string(), message: message.to_string() }
+    }
+
+    /// Err(Stopped) once the stop flag is raised: checked for every path read
+    /// and every lag, so a signal is answered within a fraction of a second.
+    pub(super) fn check_stop(&self) -> Result<(), AnalysisError> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(AnalysisError::Stopped { path: self.path.display().to_string() });
+        }
+        Ok(())
     }
 }
 
@@ -37,7 +51,13 @@ pub(super) fn mean_se(xs: &[f64]) -> (f64, f64) {
 
 /// Analyses the long-run study file at `path`.
 pub fn analyze(path: &Path) -> Result<Analysis, AnalysisError> {
-    let rd = Reader { path };
+    analyze_until(path, &AtomicBool::new(false))
+}
+
+/// Like [`analyze`], but gives up with [`AnalysisError::Stopped`] soon after
+/// `stop` is raised (a time-limit warning must not wait for a long analysis).
+pub fn analyze_until(path: &Path, stop: &AtomicBool) -> Result<Analysis, AnalysisError> {
+    let rd = Reader { path, stop };
     if !path.exists() {
         return Err(rd.err("does not exist"));
     }
@@ -168,6 +188,7 @@ impl<'a> PathReader<'a> {
 
     /// Every record of path `pi`, row-major [record, column].
     pub(super) fn read(&mut self, rd: &Reader, pi: usize) -> Result<Vec<f64>, AnalysisError> {
+        rd.check_stop()?;
         if pi % self.block == 0 {
             self.open = None;
         }

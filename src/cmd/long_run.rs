@@ -3,6 +3,7 @@
 //! the plots.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use gansde::cluster::Comm;
 use gansde::io::{write_long_run, RunInfo, SampleStore};
 use gansde::job;
 use gansde::report::{long_run_report, Progress};
-use gansde::study::{self, Control};
+use gansde::study::{self, Control, StudyError};
 
 use super::output::{draw_plots, forget_diverged, prepare_output, settle_earlier_run};
 use super::stop_on_signals;
@@ -55,6 +56,7 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     let lr = job.long_run.as_ref().expect("checked");
     let store = SampleStore::new(path.with_file_name("samples"), job.fingerprint, lr.records, job.game().dim());
     let leftover = store.exists().then_some(("samples of an earlier run", store.dir()));
+    let stop = stop_on_signals()?;
     if settle_earlier_run(comm, &args, &path, &job, leftover, || store.clear())? {
         if root {
             // A run stopped during its analysis left the samples complete but no analysis/.
@@ -63,13 +65,12 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
                 eprintln!("study already complete: {} (nothing to do)", path.display());
             } else {
                 eprintln!("samples complete in {}; finishing the analysis", path.display());
-                analyse(&path)?;
+                analyse(&path, &store, &stop)?;
                 outln!("\nanalysis stored in {} (group analysis/){}", path.display(), draw_plots(&path));
             }
         }
         return Ok(());
     }
-    let stop = stop_on_signals()?;
     let control = Control { stop: &stop, state: None, resume: args.resume, interval: Duration::MAX };
     let progress = Progress::new(args.quiet || !root);
     let result = study::long_run::long_run(&job, threads, comm, &control, &progress, &store);
@@ -82,7 +83,7 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     if args.skip_analysis {
         outln!("analysis skipped; run 'gansde analyze {}' to add it", path.display());
     } else {
-        analyse(&path)?;
+        analyse(&path, &store, &stop)?;
     }
     let plots = if args.skip_analysis { String::new() } else { draw_plots(&path) };
     outln!(
@@ -97,9 +98,14 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Analyses the study file just written, stores the numbers in it and prints the report.
-fn analyse(path: &Path) -> anyhow::Result<()> {
-    let a = analysis::analyze(path).with_context(|| format!("cannot analyse {}", path.display()))?;
+/// Analyses the study file just written, stores the numbers in it and prints
+/// the report. A signal stops it (exit 75) with nothing written: the samples
+/// are complete, and `--resume` finishes the analysis.
+fn analyse(path: &Path, store: &SampleStore, stop: &AtomicBool) -> anyhow::Result<()> {
+    let a = match analysis::analyze_until(path, stop) {
+        Err(analysis::AnalysisError::Stopped { .. }) => return Err(StudyError::AnalysisStopped { dir: store.dir().display().to_string() }.into()),
+        r => r.with_context(|| format!("cannot analyse {}", path.display()))?,
+    };
     analysis::write_analysis(path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
     out!("{}", long_run_report(&a));
     Ok(())

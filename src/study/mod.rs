@@ -46,6 +46,9 @@ pub enum StudyError {
     /// Stopped by a signal after saving the completed blocks.
     #[error("stopped by a signal; completed blocks are saved in {dir} ({saved} by this rank); run again with --resume to continue")]
     Stopped { saved: usize, dir: String },
+    /// Stopped by a signal during a long-run analysis (the samples are complete).
+    #[error("stopped by a signal during the analysis; the samples are complete in {dir}; run again with --resume to finish the analysis")]
+    AnalysisStopped { dir: String },
     /// A failure on another rank, as that rank described it (shown by rank 0).
     #[error("{message}")]
     OnRank { code: u8, message: String },
@@ -79,7 +82,7 @@ impl StudyError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StudyError::Diverged { .. } => EXIT_DIVERGED,
-            StudyError::Stopped { .. } => EXIT_STOPPED,
+            StudyError::Stopped { .. } | StudyError::AnalysisStopped { .. } => EXIT_STOPPED,
             StudyError::OnRank { code, .. } | StudyError::Elsewhere { code } => *code,
             StudyError::State(_) | StudyError::Samples(_) => 2,
             StudyError::Save { .. } | StudyError::Write { .. } => 1,
