@@ -382,6 +382,11 @@ struct RawDivergence {
 pub const DEFAULT_BLOCK: u64 = 1000;
 /// Default divergence bound on |u|.
 pub const DEFAULT_BOUND: f64 = 1e6;
+/// Most η-steps per chain (T/η): beyond it a run could not end, and step
+/// counts would lose precision as floats.
+pub const MAX_STEPS: u64 = 1 << 40;
+/// Most samples drawn for a data set (`draw` with `count`).
+const MAX_DRAWN: i64 = 10_000_000;
 
 /// Reads, overrides and validates a job file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
@@ -652,6 +657,9 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
     let count = src.count.ok_or_else(|| ctx.err(&format!("{key}.count"), "required with 'draw'"))?;
     if count < 1 {
         return Err(ctx.err(&format!("{key}.count"), format!("{count} is not a positive number of samples")));
+    }
+    if count > MAX_DRAWN {
+        return Err(ctx.err(&format!("{key}.count"), format!("{count} samples is beyond the limit of 10^7 (each step's gradients cost O(count))")));
     }
     let dim_of = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.len());
     let dim = match (src.dim, dim_of(&src.mean).or(dim_of(&src.low))) {
@@ -941,6 +949,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
                 ),
             ));
         }
+        if n > MAX_STEPS as f64 {
+            return Err(ctx.err("sga.horizon", format!("T = {horizon:e} is {n:.3e} steps at η = {eta}; at most 2^40 ≈ 1.1e12 steps per chain")));
+        }
         if eta >= horizon.min(1.0) {
             warnings.push(format!("η = {eta} ≥ min(1, T): outside the range of the paper's theorems"));
         }
@@ -1035,6 +1046,9 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
     let block = e.block.unwrap_or(DEFAULT_BLOCK as i64);
     if block < 1 {
         return Err(ctx.err("estimate.block", format!("{block} is not a positive block size")));
+    }
+    if block as u64 > crate::rng::MAX_CHAIN {
+        return Err(ctx.err("estimate.block", format!("{block} chains per block is beyond the stream layout (at most 2^40 chains)")));
     }
     if (e.paths.max(sde_paths) as u64).div_ceil(block as u64) > crate::rng::MAX_CHAIN / block as u64 {
         return Err(ctx.err("estimate.paths", "too many paths for the stream layout (2^40 chains)"));

@@ -281,6 +281,21 @@ fn zero_paths() {
 }
 
 #[test]
+fn huge_block_names_the_block() {
+    let c = Case::lq_with("paths = 50", "paths = 50");
+    let out = c.run(&["--set", "estimate.block=1000000000000000000"]);
+    c.expect_bad_input(&out, &["job.toml", "estimate.block", "chains per block is beyond the stream layout", "(value from --set)"]);
+}
+
+#[test]
+fn a_horizon_of_too_many_steps_is_refused_not_counted() {
+    // Checking record times against 2e300 steps once hung.
+    let c = Case::lq_with("paths = 50", "paths = 50");
+    let out = c.run(&["--set", "sga.horizon=1e300", "--set", "sga.eta=[0.5]", "--set", "estimate.record_times=[1e300]"]);
+    c.expect_bad_input(&out, &["job.toml", "sga.horizon", "at most 2^40"]);
+}
+
+#[test]
 fn unknown_model() {
     let c = Case::lq_with("model = \"lq\"", "model = \"foo\"");
     let out = c.run(&[]);

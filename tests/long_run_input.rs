@@ -368,6 +368,21 @@ fn sde_paths_too_many_for_the_stream_layout() {
     bad(&["long_run.sde_paths=2000000000000"], &["long_run.sde_paths", "2000000000000", "too many"]);
 }
 
+#[test]
+fn sizes_beyond_the_limits_are_bad_input_not_a_crash() {
+    // Each once panicked, aborted on an allocation or hung.
+    bad(&["sga.horizon=1e15"], &["sga.horizon", "1e15 is 1.000e16 steps at η = 0.1; at most 2^40"]);
+    bad(&["sga.horizon=1e300"], &["sga.horizon", "at most 2^40 ≈ 1.1e12 steps per chain"]);
+    bad(&["sga.horizon=1e11", "long_run.record_every=0.1"], &["long_run.record_every", "records per path (T / record_every + 1) is beyond the limit of 10^8"]);
+    bad(&["long_run.block=1000000000000000000"], &["long_run.block", "paths per block is beyond the stream layout"]);
+    bad(&["long_run.trace=\"hutchinson\"", "long_run.probes=1000000000000"], &["long_run.probes", "beyond the limit of 10000"]);
+    bad(
+        &["long_run.scheduler={epsilon = 0.1, delta = 0.1, window = 1000000000000}"],
+        &["long_run.scheduler.window", "1000000000000 steps is longer than the run"],
+    );
+    bad(&["data.latent.count=100000000000"], &["data.latent.count", "beyond the limit of 10^7"]);
+}
+
 // --------------------------------------------------- record_every, burn_in
 
 #[test]

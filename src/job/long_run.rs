@@ -108,6 +108,13 @@ impl LongRun {
     }
 }
 
+/// Most records stored per path (the analysis holds paths × records per coordinate).
+const MAX_RECORDS: usize = 100_000_000;
+/// Most Hutchinson probe vectors per sample.
+const MAX_PROBES: i64 = 10_000;
+/// Longest averaging window of the scheduler (each chain keeps the window).
+const MAX_WINDOW: u64 = 1_000_000;
+
 /// Whole number of η-steps in `t`, or None.
 fn whole_steps(t: f64, eta: f64) -> Option<usize> {
     let n = (t / eta).round();
@@ -147,12 +154,21 @@ pub(super) fn validate(
         return Err(ctx.err("long_run.record_every", format!("{} does not divide the horizon T = {horizon}", raw.record_every)));
     }
     let records = steps / every + 1;
+    if records > MAX_RECORDS {
+        return Err(ctx.err(
+            "long_run.record_every",
+            format!("{records} records per path (T / record_every + 1) is beyond the limit of 10^8; raise record_every or lower sga.horizon"),
+        ));
+    }
     if !(raw.burn_in.is_finite() && raw.burn_in >= 0.0 && raw.burn_in < horizon) {
         return Err(ctx.err("long_run.burn_in", format!("{} must lie in [0, T = {horizon})", raw.burn_in)));
     }
     let block = raw.block.unwrap_or(16);
     if block < 1 {
         return Err(ctx.err("long_run.block", format!("{block} is not a positive number of paths")));
+    }
+    if block as u64 > crate::rng::MAX_CHAIN {
+        return Err(ctx.err("long_run.block", format!("{block} paths per block is beyond the stream layout (at most 2^40 paths)")));
     }
     let bins = raw.bins.unwrap_or(20);
     if !(2..=1000).contains(&bins) {
@@ -272,6 +288,12 @@ pub(super) fn validate(
     lr.lags.sort_unstable();
     lr.trace = match (raw.trace.as_deref().unwrap_or("auto"), raw.probes) {
         (_, Some(p)) if p < 1 => return Err(ctx.err("long_run.probes", format!("{p} is not a positive number of probe vectors"))),
+        (_, Some(p)) if p > MAX_PROBES => {
+            return Err(ctx.err(
+                "long_run.probes",
+                format!("{p} probe vectors per sample is beyond the limit of {MAX_PROBES} (use trace = \"exact\" for an exact trace)"),
+            ))
+        }
         ("exact", Some(_)) => return Err(ctx.err("long_run.probes", "only used with trace = \"hutchinson\"")),
         ("exact", None) => TraceMethod::Exact,
         ("hutchinson", p) => TraceMethod::Hutchinson(p.unwrap_or(4) as usize),
@@ -304,6 +326,11 @@ pub(super) fn validate(
         let window = s.window.unwrap_or(1);
         if window < 1 {
             return Err(ctx.err("long_run.scheduler.window", format!("{window} is not a positive number of steps")));
+        }
+        if window as u64 > (steps as u64).min(MAX_WINDOW) {
+            return Err(
+                ctx.err("long_run.scheduler.window", format!("{window} steps is longer than the run (T/η = {steps} steps) or beyond the limit of 10^6 steps"))
+            );
         }
         if batch < 2 {
             return Err(ctx.err("long_run.scheduler", format!("needs sga.batch ≥ 2 (the minibatch covariance Σ̂ is the unbiased one); B = {batch}")));
