@@ -1091,7 +1091,37 @@ fn analyze_with_samples_missing() {
     c.run_ok(&[]);
     std::fs::rename(c.samples(), c.out().join("moved")).unwrap();
     let out = c.gansde(&["analyze", c.results().to_str().unwrap()]);
-    expect_one_error(&out, 2, &["long_run.h5", "missing records", "a block file is missing"]);
+    expect_one_error(&out, 2, &["long_run.h5", "its samples folder", "is not there"]);
+    // One block file gone: named, with the way to recompute it.
+    std::fs::rename(c.out().join("moved"), c.samples()).unwrap();
+    let block = c.samples().join("sga_alt/block-000000.h5");
+    std::fs::remove_file(&block).unwrap();
+    let out = c.gansde(&["analyze", c.results().to_str().unwrap()]);
+    let msg = expect_one_error(&out, 2, &["samples/sga_alt path 0 has missing records", "sga_alt/block-000000.h5 is missing or incomplete", "then run the study again with --resume"]);
+    assert!(msg.contains(&block.display().to_string()), "{msg}");
+}
+
+#[test]
+fn a_damaged_block_is_named_by_analyze_and_by_long_run() {
+    let c = Case::long_run();
+    c.run_ok(&["--skip-analysis"]);
+    // Garbage over the middle of a block file's compressed chunks.
+    let block = c.samples().join("sga_alt/block-000000.h5");
+    let mut bytes = std::fs::read(&block).unwrap();
+    let n = bytes.len();
+    for b in &mut bytes[n / 3..2 * n / 3] {
+        *b = 0x5a;
+    }
+    std::fs::write(&block, bytes).unwrap();
+    let out = c.gansde(&["analyze", c.results().to_str().unwrap()]);
+    let msg = expect_one_error(&out, 2, &["samples/sga_alt path", "sga_alt/block-000000.h5 is damaged", "remove it and"]);
+    // long-run --resume finishing the analysis says the same, with the same exit code.
+    let out = c.run(&["--resume"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(stderr.lines().next().unwrap_or_default().contains("finishing the analysis"), "{stderr}");
+    assert!(last.starts_with("error: cannot analyse ") && last.contains(msg.trim_start_matches("error: ")), "{last}\nvs\n{msg}");
 }
 
 // ------------------------------------------------------------ found by a fresh-user review

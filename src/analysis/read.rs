@@ -70,6 +70,13 @@ pub fn analyze_until(path: &Path, stop: &AtomicBool) -> Result<Analysis, Analysi
             format!("a {study} results file; analyze reads long-run files")
         }));
     }
+    let samples_dir = path.parent().unwrap_or(Path::new("")).join("samples");
+    if !samples_dir.is_dir() {
+        return Err(rd.err(format!(
+            "its samples folder {} is not there (the file reads its samples from the block files in samples/ beside it: move the study folder as a whole)",
+            samples_dir.display()
+        )));
+    }
     let attr_f = |n: &str| f.attr(n).and_then(|a| a.read_scalar::<f64>()).map_err(|e| rd.err(format!("attribute {n}: {e}")));
     let attr_u = |n: &str| f.attr(n).and_then(|a| a.read_scalar::<u64>()).map_err(|e| rd.err(format!("attribute {n}: {e}")));
     let mut a = Analysis {
@@ -196,14 +203,29 @@ impl<'a> PathReader<'a> {
             self.open = Some(self.file.dataset(&self.path).map_err(|e| rd.err(format!("{}: {e}", self.path)))?);
         }
         let ds = self.open.as_ref().expect("opened above");
-        Ok(ds.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| rd.err(format!("{}: {e}", self.path)))?.iter().copied().collect())
+        let rows = ds.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| {
+            rd.err(format!("{} path {pi}: {}; {}", self.path, crate::data::one_line(&e.to_string()), self.recovery(rd, pi, "is damaged")))
+        })?;
+        Ok(rows.iter().copied().collect())
+    }
+
+    /// What to do about the block file that holds path `pi`.
+    fn recovery(&self, rd: &Reader, pi: usize, what: &str) -> String {
+        let kind = self.path.rsplit('/').next().unwrap_or_default();
+        let folder = rd.path.parent().unwrap_or(Path::new(""));
+        let block = folder.join(crate::io::SampleStore::relative(kind, (pi / self.block) as u64));
+        format!(
+            "its block file {} {what}: remove it and {}, then run the study again with --resume to recompute that block (the other blocks are kept)",
+            block.display(),
+            rd.path.display()
+        )
     }
 
     /// Like [`read`](Self::read), for samples: a missing record (NaN) is an error.
     pub(super) fn read_samples(&mut self, rd: &Reader, pi: usize) -> Result<Vec<f64>, AnalysisError> {
         let u = self.read(rd, pi)?;
         if u.iter().any(|x| x.is_nan()) {
-            return Err(rd.err(format!("{} path {pi} has missing records (NaN): a block file is missing or the run did not finish", self.path)));
+            return Err(rd.err(format!("{} path {pi} has missing records (NaN); {}", self.path, self.recovery(rd, pi, "is missing or incomplete"))));
         }
         Ok(u)
     }

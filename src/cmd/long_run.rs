@@ -104,7 +104,8 @@ pub fn long_run(args: StudyArgs, comm: &dyn Comm) -> anyhow::Result<()> {
 fn analyse(path: &Path, store: &SampleStore, stop: &AtomicBool) -> anyhow::Result<()> {
     let a = match analysis::analyze_until(path, stop) {
         Err(analysis::AnalysisError::Stopped { .. }) => return Err(StudyError::AnalysisStopped { dir: store.dir().display().to_string() }.into()),
-        r => r.with_context(|| format!("cannot analyse {}", path.display()))?,
+        // A file the analysis cannot read is bad input, as under `gansde analyze`.
+        r => r.map_err(|e| BadInput(format!("cannot analyse {}", gansde::data::one_line(&e.to_string()))))?,
     };
     analysis::write_analysis(path, &a).with_context(|| format!("cannot write the analysis into {}", path.display()))?;
     out!("{}", long_run_report(&a));
