@@ -1097,7 +1097,11 @@ fn analyze_with_samples_missing() {
     let block = c.samples().join("sga_alt/block-000000.h5");
     std::fs::remove_file(&block).unwrap();
     let out = c.gansde(&["analyze", c.results().to_str().unwrap()]);
-    let msg = expect_one_error(&out, 2, &["samples/sga_alt path 0 has missing records", "sga_alt/block-000000.h5 is missing or incomplete", "then run the study again with --resume"]);
+    let msg = expect_one_error(
+        &out,
+        2,
+        &["samples/sga_alt path 0 has missing records", "sga_alt/block-000000.h5 is missing or incomplete", "then run the study again with --resume"],
+    );
     assert!(msg.contains(&block.display().to_string()), "{msg}");
 }
 
@@ -1129,6 +1133,24 @@ fn a_damaged_block_is_named_by_analyze_and_by_long_run() {
 #[test]
 fn divergence_count_is_refused_for_long_run() {
     bad(&["divergence.action=\"count\""], &["divergence.action", "a long-run study stops at the first diverging chain"]);
+}
+
+#[test]
+fn a_diverged_long_run_gives_advice_it_accepts_and_leaves_no_folder() {
+    // The default output folder results/<job name> is made with results/; a
+    // diverged run removes both.
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gansde"))
+        .current_dir(cwd.path())
+        .env(NO_HDF5_LOCKING.0, NO_HDF5_LOCKING.1)
+        .args(["long-run", "--quiet", "--set", "divergence.bound=1.6"])
+        .arg(manifest("jobs/long-run-lq.toml"))
+        .output()
+        .unwrap();
+    let msg = expect_one_error(&out, 3, &["diverged", "Lower η or raise divergence.bound (a long-run study cannot skip chains)"]);
+    assert!(!msg.contains("\"count\""), "long-run refuses divergence.action = \"count\": {msg}");
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "a diverged run left {left:?}");
 }
 
 #[test]

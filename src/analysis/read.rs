@@ -203,9 +203,9 @@ impl<'a> PathReader<'a> {
             self.open = Some(self.file.dataset(&self.path).map_err(|e| rd.err(format!("{}: {e}", self.path)))?);
         }
         let ds = self.open.as_ref().expect("opened above");
-        let rows = ds.read_slice_2d::<f64, _>((pi, .., ..)).map_err(|e| {
-            rd.err(format!("{} path {pi}: {}; {}", self.path, crate::data::one_line(&e.to_string()), self.recovery(rd, pi, "is damaged")))
-        })?;
+        let rows = ds
+            .read_slice_2d::<f64, _>((pi, .., ..))
+            .map_err(|e| rd.err(format!("{} path {pi}: {}; {}", self.path, crate::data::one_line(&e.to_string()), self.recovery(rd, pi, "is damaged"))))?;
         Ok(rows.iter().copied().collect())
     }
 

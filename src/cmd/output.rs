@@ -15,18 +15,18 @@ use crate::{agree, BadInput};
 /// Claims the output folder for one run: a lock file naming host and pid,
 /// created exclusively, so two runs can never write the same results file.
 /// A lock left by a dead process on this host is taken over. Dropping it
-/// removes the lock, and the folder too if this run created it and left it empty.
+/// removes the lock, and the folders this run created if it left them empty.
 pub struct OutputLock {
     file: PathBuf,
-    dir: PathBuf,
-    created: bool,
+    /// Folders this run created for the output (the folder first, then its new parents).
+    created: Vec<PathBuf>,
 }
 
 impl OutputLock {
-    /// Takes the lock of `dir` (`created`: this run made the folder). `label`
+    /// Takes the lock of `dir` (`created`: the folders this run made, `dir` first). `label`
     /// names the folder in errors (e.g. `--out DIR`); `advice` ends the message
     /// when another live run holds it.
-    pub fn acquire(dir: &Path, created: bool, label: &str, advice: &str) -> anyhow::Result<Self> {
+    pub fn acquire(dir: &Path, created: Vec<PathBuf>, label: &str, advice: &str) -> anyhow::Result<Self> {
         let file = dir.join(".gansde.lock");
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         let me = format!("{host} {}", std::process::id());
@@ -38,7 +38,7 @@ impl OutputLock {
             match std::fs::hard_link(&mine, &file) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&mine);
-                    return Ok(OutputLock { file, dir: dir.to_path_buf(), created });
+                    return Ok(OutputLock { file, created });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let owner = std::fs::read_to_string(&file).unwrap_or_default();
@@ -79,9 +79,11 @@ impl OutputLock {
 impl Drop for OutputLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.file);
-        if self.created {
-            // Only removes an empty folder: nothing was written.
-            let _ = std::fs::remove_dir(&self.dir);
+        // Only empty folders go (nothing was written), deepest first.
+        for dir in &self.created {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
         }
     }
 }
@@ -115,7 +117,8 @@ pub fn prepare_output(root: bool, args: &cli::StudyArgs, job: &job::Job, file: &
         if path.exists() && !args.force && !args.resume {
             return Err(BadInput(format!("results file {} exists; pass --force to replace it or --out to write elsewhere", path.display())).into());
         }
-        let created = !out_dir.exists();
+        // `results/<job>` may create `results/` too: a run that leaves nothing removes both.
+        let created: Vec<PathBuf> = out_dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
         std::fs::create_dir_all(&out_dir).map_err(|e| BadInput(format!("--out {}: cannot create the folder: {e}", out_dir.display())))?;
         lock = Some(OutputLock::acquire(&out_dir, created, &format!("--out {}", out_dir.display()), "wait for it or choose another --out")?);
     }
@@ -137,7 +140,7 @@ pub fn results_file_arg(p: &Path) -> anyhow::Result<()> {
 /// may be replacing the file.
 pub fn lock_results_folder(results: &Path) -> anyhow::Result<OutputLock> {
     let dir = results_folder(results);
-    OutputLock::acquire(&dir, false, &dir.display().to_string(), "wait for it to finish")
+    OutputLock::acquire(&dir, Vec::new(), &dir.display().to_string(), "wait for it to finish")
 }
 
 /// The folder that really holds `results` (an existing file; links resolved).

@@ -302,6 +302,7 @@ impl Plan<'_> {
                         step: d.step,
                         steps,
                         bound: job.divergence.bound,
+                        may_count: true,
                     });
                 }
                 Err(_) => diverged += 1,

@@ -315,7 +315,7 @@ impl<'a> LongRunPlan<'a> {
                     Source::Scheduled => "scheduled SML chain".into(),
                     Source::Sga => format!("SGA ({})", kind0.scheme.name()),
                 };
-                return Err(StudyError::Diverged { kind, chain, eta: lr.eta, step, steps: lr.steps, bound: job.divergence.bound });
+                return Err(StudyError::Diverged { kind, chain, eta: lr.eta, step, steps: lr.steps, bound: job.divergence.bound, may_count: false });
             }
             if let Some(reason) = out.iter_mut().find_map(|o| o.error.take()) {
                 return Err(StudyError::Write { dir: sink.location(), reason });

@@ -41,8 +41,8 @@ impl Observer for Silent {}
 /// Why a study stopped without a result.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
-    #[error("{kind} chain {chain} diverged at η = {eta}, step {step} of {steps} (|u| not finite or above the bound {bound}); the study stopped. Lower η, raise divergence.bound, or set divergence.action = \"count\" to skip such chains")]
-    Diverged { kind: String, chain: u64, eta: f64, step: usize, steps: usize, bound: f64 },
+    #[error("{kind} chain {chain} diverged at η = {eta}, step {step} of {steps} (|u| not finite or above the bound {bound}); the study stopped. {}", divergence_advice(*may_count))]
+    Diverged { kind: String, chain: u64, eta: f64, step: usize, steps: usize, bound: f64, may_count: bool },
     /// Stopped by a signal after saving the completed blocks.
     #[error("stopped by a signal; completed blocks are saved in {dir} ({saved} by this rank); run again with --resume to continue")]
     Stopped { saved: usize, dir: String },
@@ -67,6 +67,16 @@ pub enum StudyError {
     /// Saving state failed.
     #[error("cannot save state in {dir}: {reason}")]
     Save { dir: String, reason: String },
+}
+
+/// What to change after a divergence: a weak-error study may also skip such
+/// chains; a long-run study may not (its samples would have holes).
+fn divergence_advice(may_count: bool) -> &'static str {
+    if may_count {
+        "Lower η, raise divergence.bound, or set divergence.action = \"count\" to skip such chains"
+    } else {
+        "Lower η or raise divergence.bound (a long-run study cannot skip chains)"
+    }
 }
 
 /// Chains per group timed to balance ranks.
