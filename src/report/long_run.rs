@@ -40,6 +40,10 @@ fn identity(o: &mut String, name: &str, id: &Identity) {
     );
 }
 
+/// Below this many paths a kind's standard errors (batch means over paths)
+/// are too uncertain for normal intervals and z values: the report says so.
+const FEW_PATHS: usize = 30;
+
 fn kind(o: &mut String, a: &Analysis, k: &KindAnalysis) {
     let what = match k.source.as_str() {
         "sde" => format!("SDE for {} ({} drift), step {}", k.scheme, k.drift, k.step),
@@ -47,6 +51,13 @@ fn kind(o: &mut String, a: &Analysis, k: &KindAnalysis) {
         _ => format!("{} chains at η = {}", k.scheme.to_uppercase(), a.eta),
     };
     let _ = writeln!(o, "\n{}: {what}, {} paths", k.name, k.paths);
+    if k.paths < FEW_PATHS {
+        let _ = writeln!(
+            o,
+            "  note: only {} paths; every SE, interval and z below rests on {} per-path averages and is rough (the normal quantiles assume many paths)",
+            k.paths, k.paths
+        );
+    }
     let _ = writeln!(o, "  coord          mean ± SE                 var ± SE           IAT (records)   ESS    W1 conv. rate");
     let d = a.dim;
     for c in 0..d {
