@@ -854,6 +854,25 @@ fn force_with_bad_input_touches_nothing() {
 }
 
 #[test]
+fn plots_folder_is_a_file() {
+    let c = Case::long_run();
+    c.run_ok(&[]);
+    let plots = c.out().join("plots");
+    std::fs::remove_dir_all(&plots).unwrap();
+    std::fs::write(&plots, b"mine").unwrap();
+    // gansde plot names the folder it was not given by flag as such.
+    let out = c.gansde(&["plot", c.results().to_str().unwrap()]);
+    let msg = expect_one_error(&out, 2, &["the plots folder", "is a file, not a folder"]);
+    assert!(!msg.contains("--out"), "{msg}");
+    // A study drawing there warns in words and still ends well.
+    let out = c.run(&["--force"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: no plots: cannot create the plot folder"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a file has that name"));
+    assert_eq!(std::fs::read(&plots).unwrap(), b"mine");
+}
+
+#[test]
 fn out_is_a_file() {
     let c = Case::long_run();
     std::fs::write(c.out(), b"not a folder").unwrap();

@@ -33,7 +33,8 @@ pub fn plot(args: PlotArgs, root: bool) -> anyhow::Result<()> {
     results_file_arg(&args.results)?;
     let dir = args.out.clone().unwrap_or_else(|| plots_dir(&args.results));
     if dir.exists() && !dir.is_dir() {
-        return Err(BadInput(format!("--out {}: is a file, not a folder", dir.display())).into());
+        let what = if args.out.is_some() { "--out" } else { "the plots folder" };
+        return Err(BadInput(format!("{what} {}: is a file, not a folder", dir.display())).into());
     }
     // Plots in the study folder (plots/ beside the results, or any folder in
     // it) wait for a study writing there; elsewhere (a read-only results

@@ -173,6 +173,9 @@ fn register_font() -> Result<(), PlotError> {
 }
 
 fn create_dir(dir: &Path) -> Result<(), PlotError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(PlotError::Dir { dir: dir.to_path_buf(), message: "a file has that name".into() });
+    }
     std::fs::create_dir_all(dir).map_err(|e| PlotError::Dir { dir: dir.to_path_buf(), message: e.to_string() })
 }
 
