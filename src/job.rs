@@ -530,6 +530,13 @@ fn without_type_names(message: &str) -> String {
     out
 }
 
+/// Whether `s` is a decimal integer (optional sign, digits, `_` separators)
+/// beyond 64 bits.
+fn is_too_long_integer(s: &str) -> bool {
+    let digits: String = s.strip_prefix(['+', '-']).unwrap_or(s).chars().filter(|c| *c != '_').collect();
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && format!("{}{digits}", if s.starts_with('-') { "-" } else { "" }).parse::<i64>().is_err()
+}
+
 /// Applies `a.b.c=value`; the value is read as TOML (number, array, string...)
 /// and falls back to a bare string.
 fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), JobError> {
@@ -538,6 +545,9 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), JobError> {
     let key = key.trim();
     let value: toml::Value = match format!("v = {}", value.trim()).parse::<toml::Table>() {
         Ok(mut t) => t.remove("v").unwrap(),
+        // An integer TOML cannot hold would otherwise become a string, and the
+        // error would speak of types.
+        Err(_) if is_too_long_integer(value.trim()) => return Err(bad("integer out of range (TOML integers are 64-bit: at most 9223372036854775807)")),
         Err(_) => toml::Value::String(value.trim().to_string()),
     };
     let parts: Vec<&str> = key.split('.').collect();

@@ -281,6 +281,13 @@ fn zero_paths() {
 }
 
 #[test]
+fn an_integer_beyond_64_bits_is_out_of_range() {
+    let c = Case::lq_with("paths = 50", "paths = 50");
+    let out = c.run(&["--set", "estimate.paths=99999999999999999999"]);
+    c.expect_bad_input(&out, &["--set estimate.paths=99999999999999999999", "integer out of range"]);
+}
+
+#[test]
 fn huge_block_names_the_block() {
     let c = Case::lq_with("paths = 50", "paths = 50");
     let out = c.run(&["--set", "estimate.block=1000000000000000000"]);
