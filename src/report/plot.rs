@@ -1023,8 +1023,13 @@ impl Figure for MarginalFigure {
             let (lo, hi) = if lo < hi { (lo, hi) } else { (-1.0, 1.0) };
             let top = hists.iter().flat_map(|h| h.density.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max);
             let top = if top > 0.0 { top * 1.3 } else { 1.0 };
-            let mut chart =
-                ChartBuilder::on(area).caption(caption, font(16)).margin(8).x_label_area_size(40).y_label_area_size(55).build_cartesian_2d(lo..hi, 0.0..top)?;
+            let mut chart = ChartBuilder::on(area)
+                .caption(caption, font(16))
+                .margin(8)
+                .margin_right(20)
+                .x_label_area_size(40)
+                .y_label_area_size(55)
+                .build_cartesian_2d(lo..hi, 0.0..top)?;
             chart
                 .configure_mesh()
                 .x_desc("value")
@@ -1250,6 +1255,8 @@ impl Figure for ConvergenceFigure {
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, font(15))
                 .margin(8)
+                // Room for the last x tick label (e.g. "200"), centred on the right edge.
+                .margin_right(20)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
                 .build_cartesian_2d(t_lo..t_hi, log_axis(y_lo, y_hi, log_ticks(y_lo, y_hi)))?;
