@@ -864,6 +864,10 @@ fn plots_folder_is_a_file() {
     let out = c.gansde(&["plot", c.results().to_str().unwrap()]);
     let msg = expect_one_error(&out, 2, &["the plots folder", "is a file, not a folder"]);
     assert!(!msg.contains("--out"), "{msg}");
+    // An --out folder that cannot be made (under a file) is a bad flag: exit 2, like a study's --out.
+    let under = plots.join("sub");
+    let out = c.gansde(&["plot", c.results().to_str().unwrap(), "--out", under.to_str().unwrap()]);
+    expect_one_error(&out, 2, &["cannot create the plot folder", "sub"]);
     // A study drawing there warns in words and still ends well.
     let out = c.run(&["--force"]);
     assert_eq!(out.status.code(), Some(0));

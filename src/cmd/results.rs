@@ -43,7 +43,9 @@ pub fn plot(args: PlotArgs, root: bool) -> anyhow::Result<()> {
     let _lock = if in_study { Some(lock_results_folder(&args.results)?) } else { None };
     let files = gansde::report::plot::plot_study(&args.results, &dir).map_err(|e| {
         let message = gansde::data::one_line(&e.to_string());
-        if e.is_bad_input() {
+        // A folder given by --out that cannot be made is a bad flag, as for the studies' --out.
+        let bad_out = args.out.is_some() && matches!(e, gansde::report::plot::PlotError::Dir { .. });
+        if e.is_bad_input() || bad_out {
             anyhow::Error::from(BadInput(message))
         } else {
             anyhow::anyhow!(message)
