@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+// HDF5 without file locking in this process (see common).
+mod common;
+
 fn job() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jobs/lq.toml").to_str().unwrap().to_string()
 }

@@ -744,7 +744,7 @@ mod tests {
     fn w1_noise_level_predicts_w1_between_samples_of_one_law() {
         // Paths of 5 correlated records (a shared path offset), so the scaling must count paths.
         let mut rng = Pcg64::seed_from_u64(91);
-        let mut path = |n: usize, rng: &mut Pcg64| -> Vec<f64> {
+        let path = |n: usize, rng: &mut Pcg64| -> Vec<f64> {
             (0..n)
                 .flat_map(|_| {
                     let shift = normal(rng);
