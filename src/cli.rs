@@ -44,7 +44,7 @@ pub struct CheckArgs {
     /// Threads per rank planned (default: the CPUs of this machine).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Chains timed per (scheme, η, SGA/SDE) in the pilot.
+    /// Chains timed per (scheme, η, SGA/SDE) in the pilot; for a long-run job, whole paths (to T) per ensemble.
     #[arg(long, default_value_t = 20)]
     pub pilot: u64,
 }

@@ -387,6 +387,10 @@ pub const DEFAULT_BOUND: f64 = 1e6;
 pub const MAX_STEPS: u64 = 1 << 40;
 /// Most samples drawn for a data set (`draw` with `count`).
 const MAX_DRAWN: i64 = 10_000_000;
+/// Most coordinates of a drawn sample.
+const MAX_DIM: i64 = 100_000;
+/// Most values (count × dim) of a drawn data set: 800 MB.
+const MAX_DRAWN_VALUES: u64 = 100_000_000;
 
 /// Reads, overrides and validates a job file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Job, JobError> {
@@ -530,6 +534,15 @@ fn without_type_names(message: &str) -> String {
     out
 }
 
+/// `x` in plain notation when that is short, else in scientific notation.
+fn short_number(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e7).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Whether `s` is a decimal integer (optional sign, digits, `_` separators)
 /// beyond 64 bits.
 fn is_too_long_integer(s: &str) -> bool {
@@ -547,7 +560,9 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), JobError> {
         Ok(mut t) => t.remove("v").unwrap(),
         // An integer TOML cannot hold would otherwise become a string, and the
         // error would speak of types.
-        Err(_) if is_too_long_integer(value.trim()) => return Err(bad("integer out of range (TOML integers are 64-bit: at most 9223372036854775807)")),
+        Err(_) if is_too_long_integer(value.trim()) => {
+            return Err(bad("integer out of range (TOML integers are 64-bit: −9223372036854775808 to 9223372036854775807)"))
+        }
         Err(_) => toml::Value::String(value.trim().to_string()),
     };
     let parts: Vec<&str> = key.split('.').collect();
@@ -674,6 +689,7 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
     let dim_of = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.len());
     let dim = match (src.dim, dim_of(&src.mean).or(dim_of(&src.low))) {
         (Some(d), _) if d < 1 => return Err(ctx.err(&format!("{key}.dim"), "must be at least 1")),
+        (Some(d), _) if d > MAX_DIM => return Err(ctx.err(&format!("{key}.dim"), format!("{d} is beyond the limit of {MAX_DIM} coordinates"))),
         (Some(d), Some(l)) if d as usize != l => return Err(ctx.err(&format!("{key}.dim"), format!("is {d} but the mean/low vector has {l} entries"))),
         (Some(d), _) => d as usize,
         (None, Some(0)) => {
@@ -683,6 +699,9 @@ fn source(ctx: &Ctx, key: &str, src: &RawSource, base: &Path, seed: u64, which: 
         (None, Some(l)) => l,
         (None, None) => return Err(ctx.err(&format!("{key}.dim"), "required when no mean (or low) vector is given")),
     };
+    if count as u128 * dim as u128 > MAX_DRAWN_VALUES as u128 {
+        return Err(ctx.err(&format!("{key}.count"), format!("{count} samples × {dim} coordinates is beyond the limit of 10^8 values")));
+    }
     let vec_or = |k: &str, v: &Option<Vec<f64>>, dflt: f64| -> Result<Vec<f64>, JobError> {
         match v {
             None => Ok(vec![dflt; dim]),
@@ -960,7 +979,10 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
             ));
         }
         if n > MAX_STEPS as f64 {
-            return Err(ctx.err("sga.horizon", format!("T = {horizon:e} is {n:.3e} steps at η = {eta}; at most 2^40 ≈ 1.1e12 steps per chain")));
+            return Err(ctx.err(
+                "sga.horizon, sga.eta",
+                format!("T/η = {n:.3e} steps (T = {}, η = {}); at most 2^40 ≈ 1.1e12 steps per chain", short_number(horizon), short_number(eta)),
+            ));
         }
         if eta >= horizon.min(1.0) {
             warnings.push(format!("η = {eta} ≥ min(1, T): outside the range of the paper's theorems"));
@@ -1058,7 +1080,7 @@ fn validate(raw: RawJob, path: &Path, base: &Path, name: String, text: String) -
         return Err(ctx.err("estimate.block", format!("{block} is not a positive block size")));
     }
     if block as u64 > crate::rng::MAX_CHAIN {
-        return Err(ctx.err("estimate.block", format!("{block} chains per block is beyond the stream layout (at most 2^40 chains)")));
+        return Err(ctx.err("estimate.block", format!("{block} chains per block is beyond the stream layout (at most 2^40 − 1 chains)")));
     }
     if (e.paths.max(sde_paths) as u64).div_ceil(block as u64) > crate::rng::MAX_CHAIN / block as u64 {
         return Err(ctx.err("estimate.paths", "too many paths for the stream layout (2^40 chains)"));

@@ -369,7 +369,8 @@ fn sde_paths_too_many_for_the_stream_layout() {
 #[test]
 fn sizes_beyond_the_limits_are_bad_input_not_a_crash() {
     // Each once panicked, aborted on an allocation or hung.
-    bad(&["sga.horizon=1e15"], &["sga.horizon", "1e15 is 1.000e16 steps at η = 0.1; at most 2^40"]);
+    bad(&["sga.horizon=1e15"], &["sga.horizon, sga.eta", "T/η = 1.000e16 steps (T = 1e15, η = 0.1); at most 2^40"]);
+    bad(&["sga.eta=[1e-12]"], &["sga.horizon, sga.eta", "(T = 10, η = 1e-12)"]);
     bad(&["sga.horizon=1e300"], &["sga.horizon", "at most 2^40 ≈ 1.1e12 steps per chain"]);
     bad(&["sga.horizon=1e11", "long_run.record_every=0.1"], &["long_run.record_every", "records per path (T / record_every + 1) is beyond the limit of 10^8"]);
     bad(&["long_run.block=1000000000000000000"], &["long_run.block", "paths per block is beyond the stream layout"]);
@@ -379,6 +380,13 @@ fn sizes_beyond_the_limits_are_bad_input_not_a_crash() {
         &["long_run.scheduler.window", "1000000000000 steps is longer than the run"],
     );
     bad(&["data.latent.count=100000000000"], &["data.latent.count", "beyond the limit of 10^7"]);
+    bad(&["data.latent.dim=1000000000000"], &["data.latent.dim", "beyond the limit of 100000 coordinates"]);
+    bad(
+        &["data.latent={draw = \"normal\", dim = 100000, count = 10000}"],
+        &["data.latent.count", "10000 samples × 100000 coordinates is beyond the limit of 10^8 values"],
+    );
+    // The limit applies to probes that are used; unused ones are said to be unused.
+    bad(&["long_run.trace=\"exact\"", "long_run.probes=20000"], &["long_run.probes", "only used with trace = \"hutchinson\""]);
 }
 
 // --------------------------------------------------- record_every, burn_in
@@ -1121,7 +1129,11 @@ fn analyze_with_samples_missing() {
     let msg = expect_one_error(
         &out,
         2,
-        &["samples/sga_alt path 0 has missing records", "sga_alt/block-000000.h5 is missing or incomplete", "then run the study again with --resume"],
+        &[
+            "samples/sga_alt path 0 has missing records",
+            "sga_alt/block-000000.h5 is missing or incomplete",
+            "then run the study again, with the same job and flags plus --resume",
+        ],
     );
     assert!(msg.contains(&block.display().to_string()), "{msg}");
 }

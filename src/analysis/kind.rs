@@ -200,9 +200,15 @@ impl KindContext<'_> {
                 k.fdr2 = Some(id(3));
             }
         }
-        if let Ok(ed) = self.file.dataset(&format!("eta/{name}")) {
-            let e: Vec<f64> = ed.read_raw::<f64>().map_err(|e| rd.err(format!("eta/{name}: {e}")))?;
-            k.eta_mean = (0..r_all).map(|r| (0..p).map(|pi| e[pi * r_all + r]).sum::<f64>() / p as f64).collect();
+        if self.file.dataset(&format!("eta/{name}")).is_ok() {
+            let mut eta = PathReader::new(self.file, format!("eta/{name}"), self.block);
+            let mut sum = vec![0.0; r_all];
+            for pi in 0..p {
+                for (s, e) in sum.iter_mut().zip(eta.read(rd, pi)?) {
+                    *s += e;
+                }
+            }
+            k.eta_mean = sum.into_iter().map(|s| s / p as f64).collect();
         }
         Ok((keep.then_some(kept), w1))
     }

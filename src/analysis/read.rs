@@ -193,7 +193,7 @@ impl<'a> PathReader<'a> {
         PathReader { file, path, block: block.max(1), open: None }
     }
 
-    /// Every record of path `pi`, row-major [record, column].
+    /// Every record of path `pi`, row-major [record, column] (or [record] for a 2-D dataset).
     pub(super) fn read(&mut self, rd: &Reader, pi: usize) -> Result<Vec<f64>, AnalysisError> {
         rd.check_stop()?;
         if pi % self.block == 0 {
@@ -203,10 +203,13 @@ impl<'a> PathReader<'a> {
             self.open = Some(self.file.dataset(&self.path).map_err(|e| rd.err(format!("{}: {e}", self.path)))?);
         }
         let ds = self.open.as_ref().expect("opened above");
-        let rows = ds
-            .read_slice_2d::<f64, _>((pi, .., ..))
-            .map_err(|e| rd.err(format!("{} path {pi}: {}; {}", self.path, crate::data::one_line(&e.to_string()), self.recovery(rd, pi, "is damaged"))))?;
-        Ok(rows.iter().copied().collect())
+        // [path, record, column] datasets, and [path, record] ones (η of scheduled chains).
+        let rows: Result<Vec<f64>, hdf5::Error> = if ds.ndim() == 2 {
+            ds.read_slice_1d::<f64, _>((pi, ..)).map(|r| r.to_vec())
+        } else {
+            ds.read_slice_2d::<f64, _>((pi, .., ..)).map(|r| r.iter().copied().collect())
+        };
+        rows.map_err(|e| rd.err(format!("{} path {pi}: {}; {}", self.path, crate::data::one_line(&e.to_string()), self.recovery(rd, pi, "is damaged"))))
     }
 
     /// What to do about the block file that holds path `pi`.
@@ -215,7 +218,7 @@ impl<'a> PathReader<'a> {
         let folder = rd.path.parent().unwrap_or(Path::new(""));
         let block = folder.join(crate::io::SampleStore::relative(kind, (pi / self.block) as u64));
         format!(
-            "its block file {} {what}: remove it and {}, then run the study again with --resume to recompute that block (the other blocks are kept)",
+            "its block file {} {what}: remove it and {}, then run the study again, with the same job and flags plus --resume, to recompute that block (the other blocks are kept)",
             block.display(),
             rd.path.display()
         )

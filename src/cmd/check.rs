@@ -21,7 +21,7 @@ pub fn check(args: CheckArgs, root: bool) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     // The pilot runs real chains: on a large game it takes minutes, so say what is happening.
-    let unit = if job.long_run.is_some() { "whole paths (to T) per ensemble" } else { "chains per (scheme, η, SGA/SDE)" };
+    let unit = if job.long_run.is_some() { "whole path(s) (to T) per ensemble" } else { "chains per (scheme, η, SGA/SDE)" };
     eprintln!("check: timing a pilot of {} {unit} on this machine (--pilot N to change) ...", args.pilot);
     if let Some(lr) = &job.long_run {
         let e = study::long_run::estimate_long_run(&job, args.ranks, threads, args.pilot)?;

@@ -168,7 +168,7 @@ pub(super) fn validate(
         return Err(ctx.err("long_run.block", format!("{block} is not a positive number of paths")));
     }
     if block as u64 > crate::rng::MAX_CHAIN {
-        return Err(ctx.err("long_run.block", format!("{block} paths per block is beyond the stream layout (at most 2^40 paths)")));
+        return Err(ctx.err("long_run.block", format!("{block} paths per block is beyond the stream layout (at most 2^40 − 1 paths)")));
     }
     let bins = raw.bins.unwrap_or(20);
     if !(2..=1000).contains(&bins) {
@@ -288,15 +288,8 @@ pub(super) fn validate(
     lr.lags.sort_unstable();
     lr.trace = match (raw.trace.as_deref().unwrap_or("auto"), raw.probes) {
         (_, Some(p)) if p < 1 => return Err(ctx.err("long_run.probes", format!("{p} is not a positive number of probe vectors"))),
-        (_, Some(p)) if p > MAX_PROBES => {
-            return Err(ctx.err(
-                "long_run.probes",
-                format!("{p} probe vectors per sample is beyond the limit of {MAX_PROBES} (use trace = \"exact\" for an exact trace)"),
-            ))
-        }
         ("exact", Some(_)) => return Err(ctx.err("long_run.probes", "only used with trace = \"hutchinson\"")),
         ("exact", None) => TraceMethod::Exact,
-        ("hutchinson", p) => TraceMethod::Hutchinson(p.unwrap_or(4) as usize),
         // The exact trace costs dim u JVPs and a dim u × dim u covariance per sample.
         ("auto", Some(_)) if d <= 64 => {
             return Err(ctx.err(
@@ -304,6 +297,13 @@ pub(super) fn validate(
                 format!("not used: trace = \"auto\" takes the exact trace for dim u = {d} ≤ 64; set trace = \"hutchinson\" to use probes"),
             ))
         }
+        (_, Some(p)) if p > MAX_PROBES => {
+            return Err(ctx.err(
+                "long_run.probes",
+                format!("{p} probe vectors per sample is beyond the limit of {MAX_PROBES} (use trace = \"exact\" for an exact trace)"),
+            ))
+        }
+        ("hutchinson", p) => TraceMethod::Hutchinson(p.unwrap_or(4) as usize),
         ("auto", p) => {
             if d <= 64 {
                 TraceMethod::Exact
