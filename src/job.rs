@@ -384,7 +384,7 @@ pub const DEFAULT_BLOCK: u64 = 1000;
 pub const DEFAULT_BOUND: f64 = 1e6;
 /// Most η-steps per chain (T/η): beyond it a run could not end, and step
 /// counts would lose precision as floats.
-pub const MAX_STEPS: u64 = 1 << 40;
+const MAX_STEPS: u64 = 1 << 40;
 /// Most samples drawn for a data set (`draw` with `count`).
 const MAX_DRAWN: i64 = 10_000_000;
 /// Most coordinates of a drawn sample.
@@ -546,8 +546,9 @@ fn short_number(x: f64) -> String {
 /// Whether `s` is a decimal integer (optional sign, digits, `_` separators)
 /// beyond 64 bits.
 fn is_too_long_integer(s: &str) -> bool {
-    let digits: String = s.strip_prefix(['+', '-']).unwrap_or(s).chars().filter(|c| *c != '_').collect();
-    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && format!("{}{digits}", if s.starts_with('-') { "-" } else { "" }).parse::<i64>().is_err()
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    let digits = plain.strip_prefix(['+', '-']).unwrap_or(&plain);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && plain.parse::<i64>().is_err()
 }
 
 /// Applies `a.b.c=value`; the value is read as TOML (number, array, string...)

@@ -200,7 +200,7 @@ impl KindContext<'_> {
                 k.fdr2 = Some(id(3));
             }
         }
-        if self.file.dataset(&format!("eta/{name}")).is_ok() {
+        if self.file.group("eta").is_ok_and(|g| g.link_exists(&name)) {
             let mut eta = PathReader::new(self.file, format!("eta/{name}"), self.block);
             let mut sum = vec![0.0; r_all];
             for pi in 0..p {

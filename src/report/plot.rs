@@ -527,6 +527,20 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The chart of one panel of a grid (marginals, convergence): a caption of
+/// `caption_size` and room for `y_label_area` pixels of y tick labels.
+fn panel_chart<'a, 'b, DB: DrawingBackend>(area: &'a Area<DB>, caption: &str, caption_size: u32, y_label_area: u32) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, font(caption_size))
+        .margin(8)
+        // Room for the last x tick label (e.g. "200"), centred on the right edge.
+        .margin_right(20)
+        .x_label_area_size(40)
+        .y_label_area_size(y_label_area);
+    builder
+}
+
 fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&BLACK)
 }
@@ -1023,13 +1037,7 @@ impl Figure for MarginalFigure {
             let (lo, hi) = if lo < hi { (lo, hi) } else { (-1.0, 1.0) };
             let top = hists.iter().flat_map(|h| h.density.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max);
             let top = if top > 0.0 { top * 1.3 } else { 1.0 };
-            let mut chart = ChartBuilder::on(area)
-                .caption(caption, font(16))
-                .margin(8)
-                .margin_right(20)
-                .x_label_area_size(40)
-                .y_label_area_size(55)
-                .build_cartesian_2d(lo..hi, 0.0..top)?;
+            let mut chart = panel_chart(area, caption, 16, 55).build_cartesian_2d(lo..hi, 0.0..top)?;
             chart
                 .configure_mesh()
                 .x_desc("value")
@@ -1252,14 +1260,7 @@ impl Figure for ConvergenceFigure {
                 self.time.iter().zip(w1).filter(|(t, v)| t.is_finite() && **t <= t_hi && v.is_finite() && **v > 0.0).map(|(t, v)| (*t, *v)).collect();
             let (y_lo, y_hi) = log_range(shown.iter().map(|p| p.1).chain([*floor]), 1.5);
             let caption = if rate.is_finite() { format!("{name}: rate {}", pm(*rate, *se)) } else { format!("{name}: {}", self.no_rate) };
-            let mut chart = ChartBuilder::on(area)
-                .caption(caption, font(15))
-                .margin(8)
-                // Room for the last x tick label (e.g. "200"), centred on the right edge.
-                .margin_right(20)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(t_lo..t_hi, log_axis(y_lo, y_hi, log_ticks(y_lo, y_hi)))?;
+            let mut chart = panel_chart(area, &caption, 15, 60).build_cartesian_2d(t_lo..t_hi, log_axis(y_lo, y_hi, log_ticks(y_lo, y_hi)))?;
             chart
                 .configure_mesh()
                 .x_desc(x_desc.as_str())
